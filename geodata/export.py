@@ -1,0 +1,125 @@
+"""Writing a Region out: GeoJSON files or one GeoPackage, in WGS-84, UTF-8, plus a JSON summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from geodata.network import Network
+from geodata.projection import WGS84, xy_to_lonlat
+from geodata.region import Region
+
+EXPORT_FORMATS = ("geojson", "gpkg")
+
+
+def network_links_frame(network: Network) -> gpd.GeoDataFrame:
+    """The links of a network as WGS-84 LineStrings with name, class, length (m) and time (s)."""
+    lon, lat = xy_to_lonlat(network.link_xy[:, 0], network.link_xy[:, 1], network.crs)
+    coords = np.column_stack([lon, lat])
+    counts = np.diff(network.link_offsets)
+    index = np.repeat(np.arange(network.n_links), counts)
+    lines = shapely.linestrings(coords, indices=index)
+    first_edge = np.full(network.n_links, -1)
+    first_edge[network.edge_link[::-1]] = np.arange(network.n_edges)[::-1]
+    both = np.bincount(network.edge_link, minlength=network.n_links) == 2
+    return gpd.GeoDataFrame(
+        {
+            "link": np.arange(network.n_links),
+            "name": np.asarray(network.name_vocab, dtype=object)[network.link_name] if network.name_vocab else "",
+            "highway": np.asarray(network.highway_vocab, dtype=object)[network.link_highway] if network.highway_vocab else "",
+            "length_m": network.edge_length[first_edge].round(2),
+            "time_s": network.edge_time[first_edge].round(2),
+            "two_way": both,
+        },
+        geometry=lines,
+        crs=WGS84,
+    )
+
+
+def _layers(region: Region, include_networks: bool) -> dict[str, gpd.GeoDataFrame]:
+    layers = {"boundary": gpd.GeoDataFrame({"name": [region.name]}, geometry=[region.boundary], crs=WGS84),
+              "units": region.units, "demand": region.demand, "sites": region.sites}
+    for key, frame in region.layers.items():
+        layers[key] = frame
+    if include_networks:
+        for mode, net in region.networks.items():
+            layers[f"network_{mode}"] = network_links_frame(net)
+    return layers
+
+
+def export_region(region: Region, out_dir: str | Path, fmt: str = "geojson", *, include_networks: bool = True) -> list[Path]:
+    """Write every layer of ``region`` and ``region-summary.json`` to ``out_dir``.
+
+    Parameters
+    ----------
+    fmt
+        ``geojson`` (one ``<layer>.geojson`` per layer) or ``gpkg`` (one ``region.gpkg``).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; use {', '.join(EXPORT_FORMATS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, frame in _layers(region, include_networks).items():
+        frame = frame.copy()
+        for column in frame.columns:
+            if column != frame.geometry.name and str(frame[column].dtype).startswith("datetime"):
+                frame[column] = frame[column].astype(str)
+        if fmt == "geojson":
+            target = out / f"{name}.geojson"
+            frame.to_file(target, driver="GeoJSON", engine="pyogrio")
+            if target not in written:
+                written.append(target)
+        else:
+            target = out / "region.gpkg"
+            frame.to_file(target, layer=name, driver="GPKG", engine="pyogrio")
+            if target not in written:
+                written.append(target)
+    summary = out / "region-summary.json"
+    summary.write_text(json.dumps(region.summary(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    written.append(summary)
+    return written
+
+
+def region_report_markdown(region: Region) -> str:
+    """A short bilingual (中文 / English) Markdown report of a region's summary."""
+    s = region.summary()
+    lines = [f"# {s['name']}", "", f"> {s['data']['zh']}", f"> {s['data']['en']}", ""]
+    lines += ["| 指标 / Figure | 数值 / Value |", "|---|---|"]
+    lines.append(f"| 面积 / Area | {s['area_km2']:.2f} km² |")
+    for level, info in s["units"].items():
+        lines.append(f"| {level} 单元数 / {level} units | {info['count']} |")
+    pop = s["population"]
+    lines.append(f"| 常住人口 / Residents | {pop.get('pop_all', 0):,.0f} |")
+    lines.append(f"| 60岁及以上 / Aged 60+ | {pop.get('pop_60', 0):,.0f} |")
+    lines.append(f"| 80岁及以上 / Aged 80+ | {pop.get('pop_80', 0):,.0f} |")
+    lines.append(f"| 独居老人 / Living alone | {pop.get('pop_alone', 0):,.0f} |")
+    lines.append(f"| 需求点 / Demand points | {s['demand_points']:,} |")
+    for mode, net in s["networks"].items():
+        lines.append(f"| 路网 {mode} / {mode} network | {net['nodes']:,} nodes, {net['edges']:,} edges |")
+    for key, count in s["sites"].items():
+        lines.append(f"| 设施 / Sites {key} | {count} |")
+    if s["population_by_town"]:
+        lines += ["", "## 各镇街人口 / Population by town", "", "| 镇街 / Town | 常住人口 / Residents | 60+ |", "|---|---:|---:|"]
+        for town, groups in s["population_by_town"].items():
+            lines.append(f"| {town} | {groups['pop_all']:,.0f} | {groups['pop_60']:,.0f} |")
+    if s["issues"]:
+        lines += ["", "## 数据问题 / Data issues", ""] + [f"- {issue}" for issue in s["issues"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_region_report(region: Region, path: str | Path) -> Path:
+    """Write :func:`region_report_markdown` to ``path`` (UTF-8)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(region_report_markdown(region), encoding="utf-8")
+    return path

@@ -1,0 +1,250 @@
+"""Sites: existing facilities and candidate locations, from files or from OpenStreetMap.
+
+A sites table is a WGS-84 point GeoDataFrame with columns:
+
+``site_id`` (unique str), ``name`` (str, untouched), ``type`` (a code of
+:data:`~geodata.vocabulary.FACILITY_TYPES`), ``status`` (``existing``/``candidate``),
+``capacity`` (persons per day; NaN = unlimited), ``cost`` (any currency unit; default 1),
+``source`` (file or ``osm``), ``geometry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geodata.chinacoords import to_wgs84 as china_to_wgs84
+from geodata.errors import DataError, DataIssue
+from geodata.io import VECTOR_SUFFIXES, find_column, points_from_table, read_table, read_vector
+from geodata.projection import WGS84
+from geodata.vocabulary import FACILITY_TYPES, SITE_STATUSES, normalise_facility_type
+
+SITE_COLUMNS = ["site_id", "name", "type", "status", "capacity", "cost", "source", "geometry"]
+_STATUS_ALIASES = {
+    "existing": "existing", "现有": "existing", "已建": "existing", "existing facility": "existing", "open": "existing",
+    "candidate": "candidate", "候选": "candidate", "拟建": "candidate", "proposed": "candidate", "new": "candidate",
+}
+
+
+def empty_sites() -> gpd.GeoDataFrame:
+    """A sites table with no rows."""
+    return gpd.GeoDataFrame({c: [] for c in SITE_COLUMNS[:-1]}, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+
+
+def _convert_geometry(points: gpd.GeoDataFrame, coords: str) -> gpd.GeoDataFrame:
+    if coords.lower() in {"wgs84", "wgs-84", "epsg:4326"}:
+        return points
+    lon, lat = china_to_wgs84(points.geometry.x.to_numpy(), points.geometry.y.to_numpy(), coords)
+    return points.set_geometry(gpd.points_from_xy(lon, lat, crs=WGS84))
+
+
+def read_sites(
+    source: str | Path | bytes | gpd.GeoDataFrame,
+    *,
+    coords: str = "wgs84",
+    name: str | None = None,
+    default_type: str | None = None,
+    default_status: str | None = None,
+    fields: Mapping[str, str] | None = None,
+    id_prefix: str = "site",
+) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+    """Read sites from CSV/Excel (lon/lat columns) or a vector file (points; polygons use their centre).
+
+    Parameters
+    ----------
+    source
+        Path, raw upload bytes (give ``name``), or a GeoDataFrame.
+    coords
+        Coordinate system of the numbers: ``wgs84``, ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu);
+        converted to WGS-84.  A vector file with a CRS other than EPSG:4326 is reprojected first
+        and must then be declared ``wgs84``.
+    default_type, default_status
+        Used when the file has no ``type`` / ``status`` column.
+    fields
+        Our column → the file's column, e.g. ``{"name": "名称", "capacity": "床位"}``.
+    id_prefix
+        Prefix of generated ids when the file has no ``id`` column.
+
+    Returns
+    -------
+    (sites, issues)
+        Rows with bad coordinates, unknown types or negative numbers are skipped and reported.
+    """
+    label = name or (str(source) if not isinstance(source, (bytes, gpd.GeoDataFrame)) else "sites")
+    fields = dict(fields or {})
+    suffix = Path(label).suffix.lower()
+    issues: list[DataIssue] = []
+    if isinstance(source, gpd.GeoDataFrame) or suffix in VECTOR_SUFFIXES - {".json"} or (suffix == ".json" and not isinstance(source, bytes)):
+        if isinstance(source, bytes):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                target = Path(tmp) / f"upload{suffix}"
+                target.write_bytes(source)
+                frame = read_vector(target, name=label)
+        else:
+            frame = read_vector(source, name=label)
+        frame = frame.copy()
+        geom_ok = frame.geometry.notna() & ~frame.geometry.is_empty
+        if (~geom_ok).any():
+            issues.append(DataIssue.of(label, "features without geometry", frame.index[~geom_ok], field="geometry"))
+        frame = frame[geom_ok]
+        frame["geometry"] = frame.geometry.representative_point()
+        frame = _convert_geometry(frame, coords)
+        table = frame
+    elif isinstance(source, bytes) and suffix == ".json":
+        raise DataError("upload .geojson for vector sites", source=label)
+    else:
+        raw = read_table(source, name=label)
+        table, more = points_from_table(raw, label, lon_field=fields.get("lon"), lat_field=fields.get("lat"), coords=coords)
+        issues += more
+
+    def column(key: str, aliases: tuple[str, ...]) -> str | None:
+        if key in fields:
+            if fields[key] not in table.columns:
+                raise DataError("mapped column not found", source=label, field=fields[key])
+            return fields[key]
+        return find_column(table, (key, *aliases))
+
+    id_col = column("id", ("site_id", "编号", "ID"))
+    name_col = column("name", ("名称", "站点名称", "title"))
+    type_col = column("type", ("设施类型", "类型", "facility_type"))
+    status_col = column("status", ("状态",))
+    cap_col = column("capacity", ("容量", "服务能力", "床位", "beds"))
+    cost_col = column("cost", ("成本", "费用", "造价"))
+
+    n = len(table)
+    rows = pd.RangeIndex(n)
+    if id_col:
+        ids = table[id_col].astype(str).str.strip().to_numpy()
+        dup = pd.Series(ids).duplicated(keep=False)
+        if dup.any():
+            raise DataError(f"duplicate site ids: {', '.join(sorted(set(ids[dup.to_numpy()]))[:10])}", source=label, field=id_col)
+    else:
+        ids = np.array([f"{id_prefix}-{i + 1}" for i in rows])
+    names = table[name_col].astype(object).where(table[name_col].notna(), "").astype(str).to_numpy() if name_col else ids.copy()
+
+    if type_col:
+        types = table[type_col].map(normalise_facility_type).to_numpy()
+    elif default_type:
+        norm = normalise_facility_type(default_type)
+        if norm is None:
+            raise DataError(f"unknown facility type {default_type!r}; use one of {', '.join(FACILITY_TYPES)}", source=label, field="type")
+        types = np.array([norm] * n, dtype=object)
+    else:
+        raise DataError(f"no facility type column; add 'type' ({', '.join(FACILITY_TYPES)}) or give a default type", source=label, field="type")
+    bad_type = pd.isna(types)
+    if bad_type.any():
+        issues.append(DataIssue.of(label, f"unknown facility type (use {', '.join(FACILITY_TYPES)})", ids[bad_type], field=type_col))
+
+    if status_col:
+        statuses = table[status_col].astype(str).str.strip().str.lower().map(_STATUS_ALIASES).to_numpy()
+    else:
+        statuses = np.array([default_status or "candidate"] * n, dtype=object)
+        if statuses.size and statuses[0] not in SITE_STATUSES:
+            raise DataError(f"unknown status {default_status!r}; use existing or candidate", source=label, field="status")
+    bad_status = pd.isna(statuses)
+    if bad_status.any():
+        issues.append(DataIssue.of(label, "unknown status (use existing/candidate, 现有/候选)", ids[bad_status], field=status_col))
+
+    def numbers(col: str | None, default: float) -> tuple[np.ndarray, np.ndarray]:
+        if not col:
+            return np.full(n, default), np.zeros(n, bool)
+        raw = table[col]
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+        bad = (raw.notna().to_numpy() & ~np.isfinite(values)) | (values < 0)
+        return values, bad
+
+    capacity, bad_cap = numbers(cap_col, np.nan)
+    cost, bad_cost = numbers(cost_col, 1.0)
+    cost = np.where(np.isnan(cost), 1.0, cost)
+    if bad_cap.any():
+        issues.append(DataIssue.of(label, "capacity is not a non-negative number", ids[bad_cap], field=cap_col))
+    if bad_cost.any():
+        issues.append(DataIssue.of(label, "cost is not a non-negative number", ids[bad_cost], field=cost_col))
+    keep = ~(bad_type | bad_status | bad_cap | bad_cost)
+    sites = gpd.GeoDataFrame(
+        {
+            "site_id": ids[keep],
+            "name": names[keep],
+            "type": types[keep],
+            "status": statuses[keep],
+            "capacity": capacity[keep],
+            "cost": cost[keep],
+            "source": label,
+        },
+        geometry=table.geometry.to_numpy()[keep],
+        crs=WGS84,
+    )
+    return sites, issues
+
+
+def clip_to_boundary(sites: gpd.GeoDataFrame, boundary: shapely.Geometry, source: str) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+    """Keep the sites inside ``boundary`` (WGS-84); report the rest by id."""
+    inside = sites.within(boundary).to_numpy() | sites.touches(boundary).to_numpy()
+    issues = []
+    if (~inside).any():
+        issues.append(DataIssue.of(source, "outside the region boundary", sites.loc[~inside, "site_id"], field="geometry"))
+    return sites[inside].reset_index(drop=True), issues
+
+
+# ---------------------------------------------------------------------- from OSM
+OSM_SITE_RULES: list[tuple[str, str | tuple[str, ...], str, str]] = [
+    # (tag, values, facility type, status)
+    ("social_facility", ("outreach", "day_care", "assisted_living", "nursing_home", "group_home"), "care_centre", "existing"),
+    ("amenity", "social_facility", "care_centre", "existing"),
+    ("amenity", "nursing_home", "care_home", "existing"),
+    ("amenity", "community_centre", "care_centre", "candidate"),
+    ("amenity", ("library", "townhall", "social_centre"), "care_centre", "candidate"),
+    ("amenity", ("restaurant", "canteen", "food_court", "cafe"), "meal_point", "candidate"),
+]
+"""How OSM POIs become sites: social facilities are existing care centres; community centres,
+libraries and town halls are candidate care centres; restaurants, canteens and cafés are candidate
+meal points (in China many 长者饭堂 run in existing restaurants and canteens)."""
+
+
+def sites_from_osm(pois: gpd.GeoDataFrame, rules: list[tuple[str, Any, str, str]] | None = None) -> gpd.GeoDataFrame:
+    """Turn OSM POIs (WGS-84, with tag columns or a ``tags`` dict) into sites by ``rules``.
+
+    The first rule a POI matches decides its type and status; ids are ``osm-<type>-<osm id>``.
+    """
+    rules = rules or OSM_SITE_RULES
+    if pois is None or pois.empty:
+        return empty_sites()
+
+    def tag_value(row: pd.Series, key: str) -> Any:
+        value = row.get(key) if key in row.index else None
+        if (value is None or (isinstance(value, float) and np.isnan(value))) and isinstance(row.get("tags"), dict):
+            value = row["tags"].get(key)
+        return value
+
+    records = []
+    for _, row in pois.iterrows():
+        for key, values, ftype, status in rules:
+            value = tag_value(row, key)
+            wanted = (values,) if isinstance(values, str) else values
+            if value is not None and str(value) in wanted:
+                name = tag_value(row, "name")
+                osm_id = row.get("id", len(records))
+                geom = row.geometry if row.geometry.geom_type == "Point" else row.geometry.representative_point()
+                records.append({
+                    "site_id": f"osm-{row.get('osm_type', 'node')}-{osm_id}",
+                    "name": str(name) if name is not None and str(name) != "nan" else f"{key}={value}",
+                    "type": ftype,
+                    "status": status,
+                    "capacity": np.nan,
+                    "cost": 1.0,
+                    "source": "osm",
+                    "geometry": geom,
+                })
+                break
+    if not records:
+        return empty_sites()
+    sites = gpd.GeoDataFrame(records, geometry="geometry", crs=WGS84)
+    return sites.drop_duplicates("site_id").reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""Bilingual vocabulary: facility types, population groups and admin levels (中文 / English).
+
+Codes are stable ASCII identifiers used in files, the API and the database; labels are what users
+read on maps and in reports.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+
+FACILITY_TYPES: dict[str, dict[str, str]] = {
+    "meal_point": {"zh": "助餐配餐点", "en": "Meal point"},
+    "meal_hall": {"zh": "长者饭堂", "en": "Elderly canteen"},
+    "care_centre": {"zh": "居家社区养老服务中心", "en": "Community home-care centre"},
+    "care_station": {"zh": "村(社区)养老服务站", "en": "Village/community care station"},
+    "flagship": {"zh": "市级龙头养老服务中心", "en": "City flagship care centre"},
+    "care_home": {"zh": "养老机构", "en": "Care home"},
+    "rescue_station": {"zh": "救助管理站", "en": "Relief station"},
+    "patrol_hotspot": {"zh": "街面巡查点", "en": "Patrol hotspot"},
+    "other": {"zh": "其他设施", "en": "Other facility"},
+}
+
+SITE_STATUSES: dict[str, dict[str, str]] = {
+    "existing": {"zh": "现有", "en": "Existing"},
+    "candidate": {"zh": "候选", "en": "Candidate"},
+}
+
+POPULATION_GROUPS: dict[str, dict[str, str]] = {
+    "pop_all": {"zh": "常住人口", "en": "All residents"},
+    "pop_60": {"zh": "60岁及以上老年人", "en": "Aged 60+"},
+    "pop_80": {"zh": "80岁及以上高龄老人", "en": "Aged 80+"},
+    "pop_alone": {"zh": "独居老人", "en": "Elders living alone"},
+}
+GROUP_COLUMNS: tuple[str, ...] = tuple(POPULATION_GROUPS)
+
+ADMIN_LEVELS: dict[str, dict[str, str]] = {
+    "city": {"zh": "市", "en": "City"},
+    "town": {"zh": "镇街/园区", "en": "Town / sub-district"},
+    "community": {"zh": "村(社区)", "en": "Village / community"},
+}
+LEVEL_ORDER: tuple[str, ...] = ("city", "town", "community")
+
+_LEVEL_ALIASES = {
+    "city": "city", "市": "city", "地级市": "city", "prefecture": "city", "municipality": "city",
+    "town": "town", "镇": "town", "街道": "town", "镇街": "town", "园区": "town", "镇街/园区": "town",
+    "district": "town", "sub-district": "town", "subdistrict": "town", "township": "town", "乡": "town",
+    "community": "community", "社区": "community", "村": "community", "村(社区)": "community",
+    "村（社区）": "community", "village": "community", "居委会": "community", "村委会": "community",
+    "neighbourhood": "community", "neighborhood": "community",
+}
+
+
+def normalise_level(value: object) -> str | None:
+    """Map a level spelling (``"镇街"``, ``"Town"``, ``"社区"`` …) to city/town/community, or None."""
+    if value is None:
+        return None
+    return _LEVEL_ALIASES.get(str(value).strip().lower()) or _LEVEL_ALIASES.get(str(value).strip())
+
+
+_TYPE_ALIASES = {code: code for code in FACILITY_TYPES}
+_TYPE_ALIASES.update({labels["zh"]: code for code, labels in FACILITY_TYPES.items()})
+_TYPE_ALIASES.update({labels["en"].lower(): code for code, labels in FACILITY_TYPES.items()})
+_TYPE_ALIASES.update({
+    "配餐点": "meal_point", "助餐点": "meal_point", "饭堂": "meal_hall", "长者食堂": "meal_hall",
+    "养老服务中心": "care_centre", "居家养老服务中心": "care_centre", "养老服务站": "care_station",
+    "养老院": "care_home", "敬老院": "care_home", "救助站": "rescue_station",
+})
+
+
+def normalise_facility_type(value: object) -> str | None:
+    """Map a facility-type spelling (code, Chinese or English label) to its code, or None."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return _TYPE_ALIASES.get(text) or _TYPE_ALIASES.get(text.lower())
+
+
+def label(table: dict[str, dict[str, str]], code: str, lang: Lang = "zh") -> str:
+    """The ``lang`` label of ``code`` in one of the tables above (the code itself if unknown)."""
+    return table.get(code, {}).get(lang, code)

@@ -1,0 +1,1 @@
+"""Interactive folium maps of Regions, Plans and Routes that work offline (no solving here)."""
