@@ -161,7 +161,8 @@ def tag_points(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> pd.DataFram
             continue
         joined = gpd.sjoin(points[["geometry"]], layer[["unit_id", "geometry"]], predicate="intersects", how="left")
         joined = joined[~joined.index.duplicated(keep="first")]
-        result[level] = joined["unit_id"].reindex(points.index).where(lambda s: s.notna(), None)
+        ids = joined["unit_id"].reindex(points.index).astype(object)
+        result[level] = ids.where(ids.notna(), None)
     return result
 
 

@@ -43,6 +43,7 @@ from geodata.vocabulary import LEVEL_ORDER
 
 Progress = Callable[[str], None]
 
+NETWORK_KINDS = ("pbf", "xml", "graphml", "online")
 TOWN_PLACES = ("town", "suburb", "borough", "district")
 COMMUNITY_PLACES = ("city_block", "neighbourhood", "quarter", "village", "hamlet")
 
@@ -311,6 +312,8 @@ def build_region(
         With the file/field/feature, for any input that cannot be used.
     """
     say = progress or (lambda _msg: None)
+    if sources.network.kind not in NETWORK_KINDS:
+        raise DataError(f"unknown network source kind {sources.network.kind!r}; use {', '.join(NETWORK_KINDS)}", field="network.kind")
     started = time.perf_counter()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     speeds = SpeedProfile(**sources.speeds)

@@ -139,13 +139,26 @@ def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:
-    """BD-09 → GCJ-02 (degrees), Baidu's published inverse."""
+def bd09_to_gcj02(
+    lon: ArrayLike, lat: ArrayLike, tolerance_deg: float = 1e-10, max_iter: int = 10
+) -> tuple[NDArray, NDArray]:
+    """BD-09 → GCJ-02 (degrees).
+
+    Starts from Baidu's published closed-form inverse (accurate to about 0.1 m) and refines it by
+    fixed-point iteration on :func:`gcj02_to_bd09`, so that a round trip is exact.
+    """
     lon_a, lat_a = _arrays(lon, lat)
     x, y = lon_a - 0.0065, lat_a - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    return z * np.cos(theta), z * np.sin(theta)
+    est_lon, est_lat = z * np.cos(theta), z * np.sin(theta)
+    for _ in range(max_iter):
+        fwd_lon, fwd_lat = gcj02_to_bd09(est_lon, est_lat)
+        err_lon, err_lat = fwd_lon - lon_a, fwd_lat - lat_a
+        est_lon, est_lat = est_lon - err_lon, est_lat - err_lat
+        if np.all(np.abs(err_lon) < tolerance_deg) and np.all(np.abs(err_lat) < tolerance_deg):
+            break
+    return est_lon, est_lat
 
 
 def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[NDArray, NDArray]:

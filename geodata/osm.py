@@ -85,8 +85,13 @@ def _links_from_lines(
     crs: str,
     mode: str,
     source: str,
+    length_m: np.ndarray | None = None,
 ) -> LinkTable:
-    """Turn WGS-84 line features with end-node ids into a metric :class:`LinkTable`."""
+    """Turn WGS-84 line features with end-node ids into a metric :class:`LinkTable`.
+
+    ``length_m`` gives the link lengths (metres) when the source has them; otherwise they are
+    measured along the projected geometry.
+    """
     oneway, reverse = _oneway_flags(lines)
     if mode == "walk":
         oneway = np.zeros(len(lines), bool)
@@ -103,10 +108,11 @@ def _links_from_lines(
         u[i], v[i] = v[i], u[i]
         pieces[i] = pieces[i][::-1]
     nx_, ny_ = lonlat_to_xy(node_lon, node_lat, crs)
-    seg = [np.hypot(*np.diff(p, axis=0).T).sum() if len(p) > 1 else 0.0 for p in pieces]
+    if length_m is None:
+        length_m = np.array([np.hypot(*np.diff(p, axis=0).T).sum() if len(p) > 1 else 0.0 for p in pieces])
     return LinkTable.from_segments(
         u, v, pieces, node_ids, np.column_stack([nx_, ny_]), crs,
-        length_m=np.asarray(seg, float),
+        length_m=np.asarray(length_m, float),
         highway=lines["highway"].map(first_highway).tolist() if "highway" in lines else None,
         maxspeed=lines["maxspeed"].tolist() if "maxspeed" in lines else None,
         name=lines["name"].where(lines["name"].notna(), "").tolist() if "name" in lines else None,
@@ -255,7 +261,7 @@ def links_from_graph(graph: nx.MultiDiGraph, mode: str, crs: str, source: str) -
         raise DataError(f"graph is projected ({graph_crs}); give one in WGS-84 (EPSG:4326)", source=source, field="crs")
     node_lonlat = dict(zip(node_ids.tolist(), zip(lon.tolist(), lat.tolist())))
     seen: set[tuple[int, int, float]] = set()
-    u, v, geoms, hw, ms, nm, ow = [], [], [], [], [], [], []
+    u, v, geoms, hw, ms, nm, ow, lengths = [], [], [], [], [], [], [], []
     for a, b, data, oneway in rows:
         length = round(float(data.get("length", 0.0)), 1)
         if not oneway:
@@ -276,8 +282,11 @@ def links_from_graph(graph: nx.MultiDiGraph, mode: str, crs: str, source: str) -
         name = data.get("name", "")
         nm.append(name[0] if isinstance(name, list) else name)
         ow.append("yes" if oneway else "no")
+        lengths.append(float(data["length"]) if "length" in data else np.nan)
     lines = gpd.GeoDataFrame({"highway": hw, "maxspeed": ms, "name": nm, "oneway": ow}, geometry=geoms, crs=WGS84)
-    return _links_from_lines(lines, np.array(u), np.array(v), node_ids, lon, lat, crs, mode, source)
+    measured = np.array(lengths)
+    return _links_from_lines(lines, np.array(u), np.array(v), node_ids, lon, lat, crs, mode, source,
+                             length_m=None if np.isnan(measured).any() else measured)
 
 
 def read_osm_xml_links(path: str | Path, mode: str, crs: str) -> LinkTable:

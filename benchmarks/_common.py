@@ -1,0 +1,57 @@
+"""Helpers shared by the benchmark scripts: timing, peak memory of a child process, markdown tables."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def run_child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run ``code`` in a fresh Python; it must print one JSON object last. Adds ``peak_rss_mb``.
+
+    Peak memory is the child's own maximum resident set size, so each measurement starts from a
+    clean interpreter.
+    """
+    tail = "\nimport resource as _r, json as _j\nprint(_j.dumps({'_peak_kb': _r.getrusage(_r.RUSAGE_SELF).ru_maxrss}))\n"
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code + tail], capture_output=True, text=True, timeout=timeout_s, cwd=ROOT)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed:\n{proc.stderr[-3000:]}")
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-2])
+    result["peak_rss_mb"] = round(json.loads(lines[-1])["_peak_kb"] / 1024, 1)
+    result["process_wall_s"] = round(wall, 2)
+    return result
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as a GitHub markdown table with the given columns."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def save(name: str, payload: Any) -> Path:
+    """Write results JSON to ``benchmarks/results/<name>.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path

