@@ -274,22 +274,10 @@ class Network:
             format_version=np.array(NETWORK_FORMAT_VERSION),
             mode=np.array(self.mode),
             crs=np.array(self.crs),
-            node_id=self.node_id,
-            node_xy=self.node_xy,
-            indptr=self.indptr,
-            edge_head=self.edge_head,
-            edge_tail=self.edge_tail,
-            edge_time=self.edge_time,
-            edge_length=self.edge_length,
-            edge_link=self.edge_link,
-            edge_reversed=self.edge_reversed,
-            link_offsets=self.link_offsets,
-            link_xy=self.link_xy,
-            link_highway=self.link_highway,
-            link_name=self.link_name,
             highway_vocab=np.array(self.highway_vocab, dtype=str),
             name_vocab=np.array(self.name_vocab, dtype=str),
             info=np.array(json.dumps(self.info, ensure_ascii=False)),
+            **{name: getattr(self, name) for name in _ARRAY_FIELDS},
         )
 
     @classmethod
@@ -305,23 +293,17 @@ class Network:
             return cls(
                 mode=str(data["mode"]),
                 crs=str(data["crs"]),
-                node_id=data["node_id"],
-                node_xy=data["node_xy"],
-                indptr=data["indptr"],
-                edge_head=data["edge_head"],
-                edge_tail=data["edge_tail"],
-                edge_time=data["edge_time"],
-                edge_length=data["edge_length"],
-                edge_link=data["edge_link"],
-                edge_reversed=data["edge_reversed"],
-                link_offsets=data["link_offsets"],
-                link_xy=data["link_xy"],
-                link_highway=data["link_highway"],
-                link_name=data["link_name"],
                 highway_vocab=tuple(str(s) for s in data["highway_vocab"]),
                 name_vocab=tuple(str(s) for s in data["name_vocab"]),
                 info=json.loads(str(data["info"])),
+                **{name: data[name] for name in _ARRAY_FIELDS},
             )
+
+
+_ARRAY_FIELDS = (
+    "node_id", "node_xy", "indptr", "edge_head", "edge_tail", "edge_time", "edge_length", "edge_link",
+    "edge_reversed", "link_offsets", "link_xy", "link_highway", "link_name",
+)
 
 
 # ---------------------------------------------------------------------- building
