@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.demo import run_demo
 from api.regions import REGION_HELP, open_region
 from geodata.build import (
     AdminSource,
@@ -30,7 +31,7 @@ from geodata.build import (
     load_or_build,
 )
 from geodata.errors import DataError
-from geodata.export import EXPORT_FORMATS, export_region, write_region_report
+from geodata.export import EXPORT_FORMATS, export_region
 from geodata.region import Region
 
 app = typer.Typer(help="Service-coverage planner for civil-affairs bureaus (elderly meal points, care centres, street patrols).",
@@ -89,6 +90,17 @@ def summary_table(region: Region) -> Table:
     return table
 
 
+def results_table(figures: dict[str, Any]) -> Table:
+    """The headline results of the main job."""
+    table = Table(title="results", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for key, value in figures.items():
+        text = f"{value:.1%}" if isinstance(value, float) and 0 <= value <= 1 else (f"{value:,}" if isinstance(value, (int, float)) else str(value))
+        table.add_row(escape(key), escape(text))
+    return table
+
+
 # ---------------------------------------------------------------------- demo
 @app.command()
 def demo(
@@ -102,16 +114,15 @@ def demo(
         with steps() as step:
             step("loading the sample region (central Helsinki, OpenStreetMap)")
             region, directory, cached = load_or_build(_sample_sources(), cache_dir, progress=step, rebuild=rebuild)
-            step("writing region layers and summary")
-            written = export_region(region, out / "region", "geojson")
-            written.append(write_region_report(region, out / "region" / "region-summary.md"))
-    except DataError as exc:
+            result = run_demo(region, out, step)
+    except (DataError, ValueError) as exc:
         fail(exc)
     console.print(summary_table(region))
     console.print(f"[dim]{escape(region.data_label['zh'])}[/]")
+    console.print(results_table(result.figures))
     console.print(f"region cache: {directory} ({'loaded' if cached else 'built'})")
     console.print("[bold]files written:[/]")
-    for path in written:
+    for path in result.files:
         console.print(f"  {path}")
     console.print(f"done in {time.perf_counter() - started:.1f} s")
 

@@ -27,7 +27,7 @@ def run_child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{proc.stderr[-3000:]}")
-    lines = proc.stdout.strip().splitlines()
+    lines = [line[line.index("{"):] for line in proc.stdout.strip().splitlines() if "{" in line]
     result = json.loads(lines[-2])
     result["peak_rss_mb"] = round(json.loads(lines[-1])["_peak_kb"] / 1024, 1)
     result["process_wall_s"] = round(wall, 2)

@@ -26,7 +26,7 @@ from geodata import admin as admin_mod
 from geodata import osm as osm_mod
 from geodata.errors import DataError, DataIssue
 from geodata.io import read_vector
-from geodata.network import MODES, LinkTable, Network, build_network, check_mode
+from geodata.network import MODES, NETWORK_FORMAT_VERSION, LinkTable, Network, build_network, check_mode
 from geodata.population import (
     GroupShares,
     building_floor_area,
@@ -174,7 +174,7 @@ class RegionSources:
 
 def cache_key(sources: RegionSources) -> str:
     """A short hash of the sources: parameters plus each input file's path, size and mtime."""
-    stamp: dict[str, Any] = {"format": REGION_FORMAT_VERSION, "sources": sources.to_dict(), "files": []}
+    stamp: dict[str, Any] = {"format": [REGION_FORMAT_VERSION, NETWORK_FORMAT_VERSION], "sources": sources.to_dict(), "files": []}
     for path in sources.input_files():
         st = path.stat() if path.exists() else None
         stamp["files"].append([str(path.resolve()), st.st_size if st else None, st.st_mtime_ns if st else None])

@@ -21,6 +21,13 @@ def test_demo_writes_region_outputs(tmp_path: Path, cache_dir: Path) -> None:
     assert summary["population_is_estimate"] is True
     assert "Helsinki centre (sample)" in result.output and "ESTIMATE" in result.output
     assert str(tmp_path / "out" / "region" / "units.geojson") in result.output.replace("\n", "")
+    coverage = json.loads((tmp_path / "out" / "costs" / "coverage-walk-15min.json").read_text(encoding="utf-8"))
+    assert coverage["kind"] == "network" and coverage["cutoff"] == 900.0 and coverage["pairs"] > 1000
+    assert 0 < coverage["existing"]["pop_60"]["share"] <= coverage["existing_and_candidates"]["pop_60"]["share"] <= 1
+    from scipy.sparse import load_npz
+
+    matrix = load_npz(tmp_path / "out" / "costs" / "coverage-walk-15min.npz")
+    assert matrix.shape == (coverage["demand_points"], coverage["sites"]) and matrix.max() <= 900.0
     report = (tmp_path / "out" / "region" / "region-summary.md").read_text(encoding="utf-8")
     assert "人口为根据建筑轮廓推算的估计值" in report
     # the second run loads the cached region
