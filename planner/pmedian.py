@@ -1,0 +1,217 @@
+"""Exact p-median on a dense cost matrix: strong heuristic, Lagrangian bound, variable fixing, branch-and-bound.
+
+The pipeline (each stage can end the search with a proof):
+
+1. **Heuristic** — greedy ADD, then best-improvement vertex substitution (fast interchange).
+2. **Lagrangian bound** — subgradient optimisation of the relaxation of the assignment
+   constraints; its bound equals the LP bound of the classic formulation.  Each round's
+   Lagrangian solution seeds another local search, which often improves the incumbent.
+3. **Variable fixing** — facilities that cannot be open (or closed) in any solution better than
+   the incumbent are fixed from the Lagrangian reduced costs; the rest of the search works on the
+   candidates left.
+4. **Branch-and-bound** — only if a gap remains: depth-first on the facility variables with a
+   warm-started Lagrangian bound and the same fixing at every node (Beasley's scheme).  The
+   LP gap of small-p instances (≈ 1 % on OR-Library) closes in tens to hundreds of nodes.
+
+Costs are *weighted*: ``C[i, j] = weight_i × travel cost(i, j)``.  ``p_total`` counts all open
+facilities, fixed-open ones included.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from planner import _median_kernels as mk
+
+
+@dataclass
+class MedianSolution:
+    """Result of a median solve.
+
+    Attributes
+    ----------
+    is_open
+        Boolean mask over candidates.
+    objective
+        Total weighted cost of the solution.
+    bound
+        Proven lower bound on the optimum.
+    proven
+        True when the solution is proven optimal (bound = objective; for integer data, within 1).
+    seconds
+        Wall time.
+    method
+        Which stage ended the search (``lagrangian``, ``branch-and-bound``, ``heuristic``…).
+    stats
+        Stage details (heuristic cost, Lagrangian iterations, variables fixed, nodes …).
+    """
+
+    is_open: NDArray[np.bool_]
+    objective: float
+    bound: float
+    proven: bool
+    seconds: float
+    method: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Relative gap ``(objective - bound) / objective`` (0 when proven)."""
+        return 0.0 if self.proven else max(0.0, (self.objective - self.bound) / max(abs(self.objective), 1e-12))
+
+
+def _threshold(upper: float, integral: bool) -> float:
+    """Bound at which nothing strictly better than ``upper`` can exist."""
+    return upper - 1.0 + 1e-6 if integral else upper - 1e-9 * max(1.0, abs(upper))
+
+
+def check_median_inputs(C: NDArray, p_total: int, fixed_open: NDArray, allowed: NDArray) -> None:
+    """Raise a ValueError naming the problem if no feasible solution can exist."""
+    n, m = C.shape
+    if n == 0 or m == 0:
+        raise ValueError("the cost matrix is empty")
+    if not np.isfinite(C).all() or (C < 0).any():
+        raise ValueError("weighted costs must be finite and non-negative")
+    if p_total < 1:
+        raise ValueError("at least one facility must be open")
+    if int(fixed_open.sum()) > p_total:
+        raise ValueError(f"{int(fixed_open.sum())} facilities are fixed open but only {p_total} may be open")
+    if int((allowed | fixed_open).sum()) < p_total:
+        raise ValueError(f"only {int((allowed | fixed_open).sum())} sites may be opened but {p_total} are asked for")
+
+
+def local_search(C: NDArray, is_open: NDArray, allowed: NDArray, closable: NDArray) -> tuple[NDArray[np.bool_], float]:
+    """Vertex substitution from ``is_open`` until no swap improves; returns (solution, cost)."""
+    solution, cost, _ = mk.swap_search(C, is_open, allowed, closable, 1_000_000)
+    return solution, float(cost)
+
+
+def heuristic(C: NDArray, p_total: int, fixed_open: NDArray, allowed: NDArray) -> tuple[NDArray[np.bool_], float]:
+    """Greedy ADD followed by vertex substitution."""
+    start = mk.greedy_add(C, fixed_open.copy(), allowed & ~fixed_open, p_total)
+    return local_search(C, start, allowed & ~fixed_open, ~fixed_open)
+
+
+def solve_dense(
+    C: NDArray[np.float64],
+    p_total: int,
+    *,
+    fixed_open: NDArray[np.bool_] | None = None,
+    allowed: NDArray[np.bool_] | None = None,
+    time_limit: float = 60.0,
+    exact: bool = True,
+    root_iterations: int = 500,
+    root_rounds: int = 40,
+    node_iterations: int = 40,
+    branch_rule: int = 1,
+) -> MedianSolution:
+    """Solve the p-median problem on the dense weighted cost matrix ``C`` (demand × candidate).
+
+    Parameters
+    ----------
+    C
+        Weighted costs, shape ``(n_demand, n_candidates)``, finite and non-negative.
+    p_total
+        Number of open facilities (fixed-open ones included).
+    fixed_open
+        Facilities that must be open (existing, required).
+    allowed
+        Facilities that may be opened (others are forbidden); default all.
+    time_limit
+        Seconds for the whole solve; on timeout the incumbent and the best bound are returned.
+    exact
+        False: stop after the heuristic and the root Lagrangian bound (no branching).
+    root_iterations, root_rounds
+        Subgradient iterations per root round, and the most root rounds.
+    node_iterations
+        Subgradient iterations per branch-and-bound node.
+    branch_rule
+        Branching variable: 0 the weakest chosen facility, 1 the strongest, 2 the one closest to
+        the best non-chosen, 3 the best non-chosen, 4 strong branching (look-ahead).
+    """
+    started = time.perf_counter()
+    C = np.ascontiguousarray(C, dtype=float)
+    n, m = C.shape
+    fixed_open = np.zeros(m, bool) if fixed_open is None else np.asarray(fixed_open, bool).copy()
+    allowed = np.ones(m, bool) if allowed is None else np.asarray(allowed, bool) | fixed_open
+    check_median_inputs(C, p_total, fixed_open, allowed)
+    integral = bool(np.all(C == np.round(C)))
+    stats: dict[str, Any] = {"n_demand": n, "n_candidates": m, "p_total": int(p_total)}
+
+    best_open, upper = heuristic(C, p_total, fixed_open, allowed)
+    stats["heuristic_cost"] = upper
+    if int(best_open.sum()) == int(allowed.sum()):  # every allowed facility is open: nothing to choose
+        return MedianSolution(best_open, upper, upper, True, time.perf_counter() - started, "enumeration", stats)
+
+    order = np.argsort(C, axis=1, kind="stable").astype(np.int32)
+    Cs = np.ascontiguousarray(np.take_along_axis(C, order, axis=1))
+    status = np.where(fixed_open, 1, np.where(allowed, 0, -1)).astype(np.int8)
+    # multipliers start from each point's second-cheapest open cost: a bound close to the incumbent
+    d1, _, d2, _ = mk.assign_two(C, best_open)
+    lam = np.where(d2 < mk.BIG, d2, d1)
+    lower = -np.inf
+    iterations = 0
+    stalled = 0
+    # The root alternates short subgradient runs with a local search from each run's relaxed
+    # solution: the multipliers steer the search to good facility sets, and a better incumbent
+    # sharpens the next run's steps.  It stops when neither bound nor incumbent moves twice.
+    for _ in range(root_rounds):
+        value, lam, rho, chosen, used = mk.subgradient(order, Cs, lam, status, p_total, _threshold(upper, integral), root_iterations, 1.0, 40)
+        iterations += int(used)
+        candidate, cost = local_search(C, chosen, allowed & ~fixed_open, ~fixed_open)
+        moved = False
+        if cost < upper - 1e-9:
+            upper, best_open, moved = cost, candidate, True
+        if value > lower + 1e-6 * max(1.0, abs(upper)):
+            lower, moved = float(value), True
+        if lower >= _threshold(upper, integral) or time.perf_counter() - started > time_limit:
+            break
+        stalled = 0 if moved else stalled + 1
+        if stalled >= 2:
+            break
+    stats.update(root_bound=lower, root_iterations=iterations, upper_after_root=upper)
+    if lower >= _threshold(upper, integral):
+        return MedianSolution(best_open, upper, upper, True, time.perf_counter() - started, "lagrangian", stats)
+
+    fixed_by_bound = mk.reduce_node(value, rho, chosen, status, _threshold(upper, integral))
+    stats["fixed_at_root"] = int(fixed_by_bound)
+    stats["candidates_left"] = int((status == 0).sum())
+    if not exact:
+        return MedianSolution(best_open, upper, lower, False, time.perf_counter() - started, "heuristic+lagrangian", stats)
+
+    # branch-and-bound over the candidates still free (columns of the closed ones are dropped)
+    keep = np.flatnonzero(status >= 0)
+    Ck = np.ascontiguousarray(C[:, keep])
+    order_k = np.argsort(Ck, axis=1, kind="stable").astype(np.int32)
+    Cs_k = np.ascontiguousarray(np.take_along_axis(Ck, order_k, axis=1))
+    q = len(keep)
+    cap = q + 2
+    stack_status = np.zeros((cap, q), np.int8)
+    stack_lam = np.zeros((cap, n))
+    stack_bound = np.full(cap, -np.inf)
+    stack_status[0] = status[keep]
+    stack_lam[0] = lam
+    stack_bound[0] = lower
+    # The incumbent may use facilities the reduction tests closed (they only exclude *strictly
+    # better* solutions), so it is kept whole; the search's own incumbent replaces it only if the
+    # search finds something strictly better.
+    incumbent = np.zeros(q, bool)
+    root_upper = upper
+    top, nodes = 1, 0
+    while top > 0 and time.perf_counter() - started < time_limit:
+        top, done, upper = mk.branch_and_bound(Ck, order_k, Cs_k, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, 200, node_iterations, ~fixed_open[keep], branch_rule)
+        nodes += int(done)
+    if upper < root_upper - 1e-9:
+        best_open = np.zeros(m, bool)
+        best_open[keep[incumbent]] = True
+    upper = float(mk.solution_cost(C, best_open))
+    stats["nodes"] = nodes
+    if top == 0:
+        return MedianSolution(best_open, upper, upper, True, time.perf_counter() - started, "branch-and-bound", stats)
+    bound = max(lower, float(stack_bound[:top].min()))
+    return MedianSolution(best_open, upper, min(bound, upper), False, time.perf_counter() - started, "branch-and-bound (time limit)", stats)
