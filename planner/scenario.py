@@ -1,0 +1,522 @@
+"""Scenarios on a Region: facility type, model, standard and constraints → a :class:`Plan` that explains itself.
+
+A :class:`Scenario` is what a planner or a street office states ("5 more meal points for people
+aged 60+ within a 15-minute walk, at least one care centre in every town").  :func:`run_scenario`
+turns it into a :class:`~planner.problem.Problem` on the region's network, solves it, and
+returns a :class:`Plan`: the chosen sites with the residents each adds, per-unit coverage and
+travel times, compliance with every target, and the solver's account (bound, gap, time).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+
+from geodata.network import check_mode
+from geodata.region import Region
+from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, GROUP_COLUMNS, LEVEL_ORDER, POPULATION_GROUPS
+from planner.costs import DemandSiteCosts
+from planner.problem import MODELS, Decay, InfeasibleProblem, Problem, Solution, UnitBounds
+from planner.region_costs import points_xy
+from planner.solve import nearest_open, solve
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "meal_point": ("meal_point", "meal_hall"),
+    "meal_hall": ("meal_hall", "meal_point"),
+    "care_centre": ("care_centre", "flagship"),
+    "care_station": ("care_station", "care_centre"),
+    "flagship": ("flagship",),
+    "care_home": ("care_home",),
+    "rescue_station": ("rescue_station",),
+}
+"""Facility types that serve each other's purpose: an existing 长者饭堂 also serves meals."""
+
+DENSE_MAX_CELLS = 20_000_000
+"""Median-type scenarios use the full demand × site matrix up to this many cells, else k-nearest."""
+
+
+@dataclass
+class Scenario:
+    """What to plan.
+
+    Attributes
+    ----------
+    name
+        Free text (Chinese fine).
+    facility_type
+        Code of :data:`geodata.vocabulary.FACILITY_TYPES` (``meal_point``, ``care_centre`` …).
+    model
+        ``mclp``, ``lscp``, ``pmedian``, ``pcenter`` or ``attendance``.
+    group
+        Population group served (``pop_all``, ``pop_60``, ``pop_80``, ``pop_alone``).
+    mode
+        ``walk`` or ``drive``.
+    standard_min / standard_m
+        Service standard as travel time (minutes, at the mode's speed) or distance (metres).
+    n_new
+        New sites to open.
+    budget
+        Alternatively, total cost of new sites.
+    coverage_target
+        ``lscp``: share of the group to cover (None: everyone coverable).
+    existing
+        ``keep`` (existing facilities stay open), ``closable`` or ``ignore`` (plan from scratch).
+    required_sites, forbidden_sites
+        Site ids that must / must not be open.
+    unit_min, unit_max
+        Per admin level, the least / most facilities per unit, e.g. ``{"town": 1}``.
+    unit_min_residents
+        Unit minimums apply only to units with more than this many residents of the group
+        (default 0: a unit nobody of the group lives in needs no facility).  Exempt units are
+        listed in the compliance report.
+    capacitated
+        Use the sites' ``capacity`` (persons) in the model.
+    decay
+        ``attendance`` only: ``{"kind": "linear"|"power"|"exponential", "cutoff_min": 20, "beta": 1}``.
+    town
+        Restrict to one town (street office): its residents and its candidate sites.
+    candidate_site_ids
+        Extra restriction: only these candidates (e.g. a street office's own proposals).
+    k_nearest
+        Median models on large regions: sites considered per demand point.
+    method, time_limit
+        Solver choice (``auto``/``exact``/``heuristic``) and seconds.
+    direction
+        ``demand_to_site`` (residents travel) or ``site_to_demand`` (services travel).
+    """
+
+    name: str = "scenario"
+    facility_type: str = "meal_point"
+    model: str = "mclp"
+    group: str = "pop_60"
+    mode: str = "walk"
+    standard_min: float | None = 15.0
+    standard_m: float | None = None
+    n_new: int | None = 5
+    budget: float | None = None
+    coverage_target: float | None = None
+    existing: str = "keep"
+    required_sites: list[str] = field(default_factory=list)
+    forbidden_sites: list[str] = field(default_factory=list)
+    unit_min: dict[str, float] = field(default_factory=dict)
+    unit_max: dict[str, float] = field(default_factory=dict)
+    unit_min_residents: float = 0.0
+    capacitated: bool = False
+    decay: dict[str, float | str] | None = None
+    town: str | None = None
+    candidate_site_ids: list[str] | None = None
+    k_nearest: int = 25
+    method: str = "auto"
+    time_limit: float = 60.0
+    direction: str = "demand_to_site"
+
+    def validate(self, region: Region) -> None:
+        """Raise ValueError naming the field when the scenario does not fit the region."""
+        if self.facility_type not in FACILITY_TYPES:
+            raise ValueError(f"facility_type: unknown type {self.facility_type!r}; use one of {', '.join(FACILITY_TYPES)}")
+        if self.model not in MODELS:
+            raise ValueError(f"model: unknown model {self.model!r}; use one of {', '.join(MODELS)}")
+        if self.group not in GROUP_COLUMNS:
+            raise ValueError(f"group: unknown group {self.group!r}; use one of {', '.join(GROUP_COLUMNS)}")
+        try:
+            check_mode(self.mode)
+        except ValueError as exc:
+            raise ValueError(f"mode: {exc}") from exc
+        if self.mode not in region.networks:
+            raise ValueError(f"mode: region '{region.name}' has no {self.mode} network")
+        if (self.standard_min is None) == (self.standard_m is None):
+            raise ValueError("standard: give exactly one of standard_min (minutes) or standard_m (metres)")
+        value = self.standard_min if self.standard_min is not None else self.standard_m
+        if not value > 0:
+            raise ValueError("standard: must be positive")
+        if self.existing not in ("keep", "closable", "ignore"):
+            raise ValueError("existing: use keep, closable or ignore")
+        for level in list(self.unit_min) + list(self.unit_max):
+            if level not in ADMIN_LEVELS:
+                raise ValueError(f"unit_min/unit_max: unknown level {level!r}; use {', '.join(ADMIN_LEVELS)}")
+            if not len(region.units_at(level)):
+                raise ValueError(f"unit_min/unit_max: region '{region.name}' has no {level} units")
+        if self.town is not None and self.town not in set(region.units_at("town")["unit_id"]) | set(region.units_at("town")["name"]):
+            raise ValueError(f"town: unknown town {self.town!r}")
+        known = set(region.sites["site_id"])
+        for name, ids in (("required_sites", self.required_sites), ("forbidden_sites", self.forbidden_sites), ("candidate_site_ids", self.candidate_site_ids or [])):
+            unknown = [s for s in ids if s not in known]
+            if unknown:
+                raise ValueError(f"{name}: unknown site id(s) {', '.join(map(str, unknown[:5]))}")
+        if self.direction not in ("demand_to_site", "site_to_demand"):
+            raise ValueError("direction: use demand_to_site or site_to_demand")
+        if self.model == "attendance" and not self.decay:
+            raise ValueError("decay: the attendance model needs a decay")
+
+    @property
+    def weight(self) -> str:
+        """Cost kind the standard is expressed in: ``time`` or ``length``."""
+        return "time" if self.standard_min is not None else "length"
+
+    @property
+    def standard(self) -> float:
+        """The service standard in cost units (seconds or metres)."""
+        return float(self.standard_min * 60.0) if self.standard_min is not None else float(self.standard_m)
+
+    def describe(self, lang: str = "en") -> str:
+        """One line: the standard and the model, in ``lang``."""
+        kind = FACILITY_TYPES[self.facility_type][lang]
+        std = f"{self.standard_min:g} min" if self.standard_min is not None else f"{self.standard_m:g} m"
+        if lang == "zh":
+            return f"{kind}：{self.model}，服务半径 {std}（{'步行' if self.mode == 'walk' else '驾车'}），服务对象 {POPULATION_GROUPS[self.group]['zh']}"
+        return f"{kind}: {self.model}, standard {std} ({self.mode}), serving {POPULATION_GROUPS[self.group]['en']}"
+
+
+@dataclass
+class Plan:
+    """A solved scenario that explains itself.
+
+    Attributes
+    ----------
+    scenario
+        What was asked.
+    sites
+        Open sites (existing kept and new), WGS-84 GeoDataFrame: ``site_id``, ``name``, ``type``,
+        ``plan_status`` (existing/new), ``rank`` (order of contribution), ``adds_persons`` (group
+        members newly within the standard, in rank order), ``sole_persons`` (covered by no other
+        open site), ``assigned_persons`` (those whose nearest open site it is), unit columns.
+    candidates
+        Every candidate considered, with ``selected`` and ``potential_persons`` (group within the
+        standard of that site alone).
+    units
+        Per unit (town and community): residents of the group, covered persons and share, mean
+        and worst travel time to the nearest open site (minutes or metres), facilities (existing,
+        new), the minimum required, and ``compliant``.
+    compliance
+        One entry per target: what it asks, whether it is met, and the units failing it.
+    summary
+        Headline figures, solver account (objective, bound, gap, proven, seconds) and provenance.
+    demand
+        Per demand point: nearest open site and its cost, and whether it is within the standard.
+    """
+
+    scenario: Scenario
+    sites: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    units: pd.DataFrame
+    compliance: list[dict[str, Any]]
+    summary: dict[str, Any]
+    demand: gpd.GeoDataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as JSON-friendly data (sites without geometry but with lon/lat)."""
+        sites = pd.DataFrame(self.sites.drop(columns="geometry"))
+        sites["lon"] = self.sites.geometry.x.round(7)
+        sites["lat"] = self.sites.geometry.y.round(7)
+        return {
+            "scenario": asdict(self.scenario),
+            "summary": self.summary,
+            "compliance": self.compliance,
+            "sites": _records(sites),
+            "units": _records(self.units),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    for row in out:
+        for k, v in row.items():
+            if isinstance(v, (np.floating, float)) and v is not None:
+                row[k] = None if not np.isfinite(v) else round(float(v), 4)
+            elif isinstance(v, np.integer):
+                row[k] = int(v)
+            elif isinstance(v, np.bool_):
+                row[k] = bool(v)
+    return out
+
+
+# ---------------------------------------------------------------------- building the problem
+@dataclass
+class _Context:
+    demand: gpd.GeoDataFrame
+    sites: gpd.GeoDataFrame
+    is_candidate: NDArray[np.bool_]
+    is_existing: NDArray[np.bool_]
+    costs: DemandSiteCosts
+    coverage: csr_matrix
+    weights: NDArray[np.float64]
+
+
+def _select(region: Region, scenario: Scenario) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, NDArray[np.bool_], NDArray[np.bool_]]:
+    family = FAMILIES.get(scenario.facility_type, (scenario.facility_type,))
+    sites = region.sites
+    same = sites["type"].isin(family)
+    candidates = same & (sites["status"] == "candidate")
+    existing = same & (sites["status"] == "existing")
+    demand = region.demand
+    if scenario.town is not None:
+        towns = region.units_at("town")
+        town_id = scenario.town if scenario.town in set(towns["unit_id"]) else towns.loc[towns["name"] == scenario.town, "unit_id"].iloc[0]
+        demand = demand[demand["town"] == town_id]
+        candidates &= sites["town"] == town_id
+        if demand.empty:
+            raise InfeasibleProblem(f"town '{scenario.town}' has no demand points")
+    if scenario.candidate_site_ids is not None:
+        candidates &= sites["site_id"].isin(scenario.candidate_site_ids)
+    if scenario.existing == "ignore":
+        existing &= False
+    keep = (candidates | existing).to_numpy()
+    if not candidates.any() and not existing.any():
+        raise InfeasibleProblem(f"no existing or candidate site of type {scenario.facility_type}" + (f" in town {scenario.town}" if scenario.town else ""))
+    chosen = sites[keep].reset_index(drop=True)
+    return demand.reset_index(drop=True), chosen, candidates.to_numpy()[keep], existing.to_numpy()[keep]
+
+
+def _unit_bounds(region: Region, scenario: Scenario, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame) -> list[UnitBounds]:
+    out = []
+    for level in sorted(set(scenario.unit_min) | set(scenario.unit_max), key=LEVEL_ORDER.index):
+        units = region.units_at(level)
+        if scenario.town is not None and level == "town":
+            units = units[units["unit_id"] == demand["town"].iloc[0]]
+        elif scenario.town is not None and level == "community":
+            units = units[units["parent_id"] == demand["town"].iloc[0]]
+        ids = units["unit_id"].tolist()
+        index = {u: k for k, u in enumerate(ids)}
+        site_unit = np.array([index.get(u, -1) for u in sites[level]], np.int64) if level in sites else np.full(len(sites), -1)
+        minimum = np.full(len(ids), float(scenario.unit_min.get(level, 0)))
+        if level in demand:
+            people = demand.groupby(level)[scenario.group].sum()
+            has = np.array([people.get(u, 0.0) > scenario.unit_min_residents for u in ids], bool)
+            minimum = np.where(has, minimum, 0.0) if len(ids) else minimum
+        maximum = np.full(len(ids), float(scenario.unit_max.get(level, np.inf)))
+        out.append(UnitBounds(level, site_unit, tuple(units["name"].tolist()), minimum, maximum))
+    return out
+
+
+def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
+    demand, sites, is_candidate, is_existing = _select(region, scenario)
+    costs = DemandSiteCosts(region.networks[scenario.mode], points_xy(demand, region.crs), points_xy(sites, region.crs), weight=scenario.weight)
+    coverage = costs.coverage(scenario.standard, scenario.direction).costs  # type: ignore[arg-type]
+    weights = demand[scenario.group].to_numpy(float)
+    model = scenario.model
+    if model in ("mclp", "lscp"):
+        matrix, complete = coverage, True
+    else:
+        D, S = len(demand), len(sites)
+        if D * S <= DENSE_MAX_CELLS:
+            full = costs.full(scenario.direction)  # type: ignore[arg-type]
+            finite = np.isfinite(full)
+            r, c = np.nonzero(finite)
+            matrix, complete = csr_matrix((full[r, c], (r, c)), shape=full.shape), bool(finite.all())
+        else:
+            idx, val = costs.nearest(scenario.k_nearest, scenario.direction)  # type: ignore[arg-type]
+            ok = idx >= 0
+            r = np.repeat(np.arange(D), idx.shape[1])[ok.ravel()]
+            matrix, complete = csr_matrix((val[ok], (r, idx[ok])), shape=(D, S)), False
+        if model == "attendance":
+            cutoff = float(scenario.decay.get("cutoff_min", 20)) * 60 if scenario.weight == "time" else float(scenario.decay.get("cutoff_m", 1500))
+            keep = matrix.data <= cutoff
+            matrix = _filter(matrix, keep)
+    ids = sites["site_id"].to_numpy()
+    required = np.isin(ids, scenario.required_sites)
+    forbidden = np.isin(ids, scenario.forbidden_sites) | ~(is_candidate | is_existing)
+    decay = None
+    if scenario.decay:
+        d = scenario.decay
+        cutoff = float(d.get("cutoff_min", 20)) * 60 if scenario.weight == "time" else float(d.get("cutoff_m", 1500))
+        decay = Decay(str(d.get("kind", "linear")), cutoff, float(d.get("beta", 1.0)), 60.0 if scenario.weight == "time" else 100.0)  # type: ignore[arg-type]
+    capacity = None
+    if scenario.capacitated:
+        capacity = sites["capacity"].to_numpy(float)
+        capacity = np.where(np.isnan(capacity), np.inf, capacity)
+    problem = Problem(
+        model=model, weights=weights, costs=matrix, standard=scenario.standard, n_new=scenario.n_new, budget=scenario.budget,
+        site_cost=sites["cost"].to_numpy(float), existing=is_existing, closable=scenario.existing == "closable",
+        required=required, forbidden=forbidden, capacity=capacity, unit_bounds=_unit_bounds(region, scenario, sites, demand),
+        coverage_target=scenario.coverage_target, decay=decay, complete=complete, cost_unit="s" if scenario.weight == "time" else "m",
+    )
+    return problem, _Context(demand, sites, is_candidate, is_existing, costs, coverage, weights)
+
+
+def _filter(matrix: csr_matrix, keep: NDArray[np.bool_]) -> csr_matrix:
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    return csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
+
+
+# ---------------------------------------------------------------------- explaining the solution
+def _rank_sites(coverage: csr_matrix, weights: NDArray[np.float64], is_open: NDArray[np.bool_], existing: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Order open sites by what each adds (existing first, then greedily); return (rank, adds)."""
+    pattern = coverage.tocsc().copy()
+    pattern.data[:] = 1.0
+    covered = np.zeros(coverage.shape[0], bool)
+    rank = np.full(coverage.shape[1], -1, np.int64)
+    adds = np.zeros(coverage.shape[1])
+    order: list[int] = []
+    for j in np.flatnonzero(is_open & existing):
+        rows = pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]
+        adds[j] = weights[rows[~covered[rows]]].sum()
+        covered[rows] = True
+        order.append(int(j))
+    remaining = set(np.flatnonzero(is_open & ~existing).tolist())
+    while remaining:
+        best, best_gain = -1, -1.0
+        for j in sorted(remaining):
+            rows = pattern.indices[pattern.indptr[j]:pattern.indptr[j + 1]]
+            gain = weights[rows[~covered[rows]]].sum()
+            if gain > best_gain:
+                best, best_gain = j, gain
+        rows = pattern.indices[pattern.indptr[best]:pattern.indptr[best + 1]]
+        covered[rows] = True
+        adds[best] = best_gain
+        order.append(best)
+        remaining.discard(best)
+    for k, j in enumerate(order):
+        rank[j] = k + 1
+    return rank, adds
+
+
+def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context, solution: Solution, seconds: float) -> Plan:
+    is_open = solution.is_open
+    unit_factor = 60.0 if scenario.weight == "time" else 1.0
+    unit_name = "min" if scenario.weight == "time" else "m"
+    # nearest open site for every demand point, beyond the standard too
+    engine = ctx.costs.engine
+    open_idx = np.flatnonzero(is_open)
+    if len(open_idx):
+        near_idx, near_cost = engine.nearest(ctx.costs.site_index[open_idx], ctx.costs.demand_index, 1, reverse=scenario.direction == "demand_to_site")
+        nearest_site = np.where(near_idx[:, 0] >= 0, open_idx[np.maximum(near_idx[:, 0], 0)], -1)
+        nearest_cost = near_cost[:, 0]
+    else:
+        nearest_site = np.full(len(ctx.demand), -1)
+        nearest_cost = np.full(len(ctx.demand), np.inf)
+    within = nearest_cost <= scenario.standard
+    w = ctx.weights
+
+    pattern = ctx.coverage.copy()
+    pattern.data[:] = 1.0
+    counts = np.asarray(pattern[:, open_idx].sum(axis=1)).ravel() if len(open_idx) else np.zeros(len(w))
+    rank, adds = _rank_sites(ctx.coverage, w, is_open, ctx.is_existing)
+    sole = np.zeros(len(ctx.sites))
+    csc = pattern.tocsc()
+    for j in open_idx:
+        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        sole[j] = w[rows[counts[rows] == 1]].sum()
+    assigned = np.bincount(nearest_site[nearest_site >= 0], weights=w[nearest_site >= 0], minlength=len(ctx.sites))
+    potential = np.asarray(csc.multiply(w[:, None]).sum(axis=0)).ravel() if csc.nnz else np.zeros(len(ctx.sites))
+
+    sites = ctx.sites.copy()
+    sites["plan_status"] = np.where(ctx.is_existing, "existing", "new")
+    sites["rank"] = rank
+    sites["adds_persons"] = adds.round(1)
+    sites["sole_persons"] = sole.round(1)
+    sites["assigned_persons"] = assigned.round(1)
+    sites["potential_persons"] = potential.round(1)
+    cols = ["site_id", "name", "type", "plan_status", "rank", "adds_persons", "sole_persons", "assigned_persons", "capacity", "cost"] + [lv for lv in LEVEL_ORDER if lv in sites] + ["geometry"]
+    open_sites = sites[is_open][cols].sort_values("rank").reset_index(drop=True)
+    candidates = sites[ctx.is_candidate][["site_id", "name", "type", "potential_persons", "cost"] + [lv for lv in LEVEL_ORDER if lv in sites] + ["geometry"]].copy()
+    candidates["selected"] = is_open[ctx.is_candidate]
+
+    demand = ctx.demand[["demand_id", scenario.group] + [lv for lv in LEVEL_ORDER if lv in ctx.demand] + ["geometry"]].copy()
+    demand["nearest_site"] = np.where(nearest_site >= 0, ctx.sites["site_id"].to_numpy()[np.maximum(nearest_site, 0)], None)
+    demand["nearest_cost"] = nearest_cost / unit_factor
+    demand["within_standard"] = within
+
+    units_rows = []
+    site_level_counts = {}
+    for level in ("town", "community"):
+        if level not in ctx.demand or not len(region.units_at(level)):
+            continue
+        layer = region.units_at(level)
+        if scenario.town is not None:
+            town_id = ctx.demand["town"].iloc[0]
+            layer = layer[(layer["unit_id"] == town_id) | (layer["parent_id"] == town_id)]
+            layer = layer[layer["level"] == level]
+        by_unit = pd.DataFrame({"unit": ctx.demand[level].to_numpy(), "w": w, "cov": w * within, "cost": nearest_cost, "within": within})
+        open_sites_level = sites[is_open]
+        site_counts = open_sites_level.groupby([level, "plan_status"]).size() if level in open_sites_level and len(open_sites_level) else pd.Series(dtype=int)
+        bounds = {b.level: b for b in problem.unit_bounds}
+        for k, (_, unit) in enumerate(layer.iterrows()):
+            rows = by_unit[by_unit["unit"] == unit["unit_id"]]
+            people = float(rows["w"].sum())
+            finite = rows[np.isfinite(rows["cost"])]
+            mean = float(np.average(finite["cost"], weights=finite["w"])) / unit_factor if len(finite) and finite["w"].sum() > 0 else None
+            worst = float(finite.loc[finite["w"] > 0, "cost"].max()) / unit_factor if (finite["w"] > 0).any() else None
+            existing_n = int(site_counts.get((unit["unit_id"], "existing"), 0))
+            new_n = int(site_counts.get((unit["unit_id"], "new"), 0))
+            minimum = None
+            if level in bounds:
+                names = bounds[level].names
+                pos = [i for i, nm in enumerate(names) if nm == unit["name"]]
+                minimum = float(bounds[level].minimum[pos[0]]) if pos else None
+            units_rows.append({
+                "level": level, "unit_id": unit["unit_id"], "name": unit["name"], "parent_id": unit.get("parent_id"),
+                "residents": round(people, 1), "covered": round(float(rows["cov"].sum()), 1),
+                "covered_share": round(float(rows["cov"].sum()) / people, 4) if people > 0 else None,
+                f"mean_{unit_name}": None if mean is None else round(mean, 2), f"worst_{unit_name}": None if worst is None else round(worst, 2),
+                "existing_sites": existing_n, "new_sites": new_n, "minimum_sites": minimum,
+                "compliant": None if minimum is None else existing_n + new_n >= minimum,
+            })
+        site_level_counts[level] = site_counts
+    units = pd.DataFrame(units_rows)
+
+    compliance = []
+    for b in problem.unit_bounds:
+        failing = units[(units["level"] == b.level) & (units["compliant"] == False)]["name"].tolist() if len(units) else []  # noqa: E712
+        need = scenario.unit_min.get(b.level)
+        compliance.append({
+            "target": f"at least {need:g} {scenario.facility_type} per {b.level}" if need else f"at most {scenario.unit_max.get(b.level):g} {scenario.facility_type} per {b.level}",
+            "target_zh": f"每个{ADMIN_LEVELS[b.level]['zh']}至少 {need:g} 个{FACILITY_TYPES[scenario.facility_type]['zh']}" if need else f"每个{ADMIN_LEVELS[b.level]['zh']}至多 {scenario.unit_max.get(b.level):g} 个",
+            "met": not failing, "units_failing": failing,
+            "units_exempt": [b.names[u] for u in np.flatnonzero(b.minimum == 0)] if need else [],
+            "exempt_rule": f"units with at most {scenario.unit_min_residents:g} residents of {scenario.group} are exempt" if need else None,
+        })
+    total = float(w.sum())
+    covered_total = float(w[within].sum())
+    if scenario.coverage_target is not None:
+        compliance.append({"target": f"{scenario.coverage_target:.0%} of {scenario.group} within the standard", "target_zh": f"{POPULATION_GROUPS[scenario.group]['zh']}覆盖率不低于 {scenario.coverage_target:.0%}",
+                           "met": covered_total >= scenario.coverage_target * total - 1e-6, "units_failing": []})
+    n_new = int((is_open & ~ctx.is_existing).sum())
+    summary = {
+        "scenario": scenario.name,
+        "description": {"en": scenario.describe("en"), "zh": scenario.describe("zh")},
+        "data": region.data_label,
+        "model": scenario.model,
+        "group": scenario.group,
+        "residents_in_group": round(total, 1),
+        "covered_persons": round(covered_total, 1),
+        "covered_share": round(covered_total / total, 4) if total > 0 else None,
+        "covered_by_existing_share": round(float(w[(ctx.costs.coverage(scenario.standard, scenario.direction).covered()[:, np.flatnonzero(ctx.is_existing)].sum(axis=1).A1 > 0)].sum()) / total, 4) if total > 0 and ctx.is_existing.any() else 0.0,  # type: ignore[arg-type]
+        f"mean_{unit_name}_to_nearest": round(float(np.average(nearest_cost[np.isfinite(nearest_cost)], weights=w[np.isfinite(nearest_cost)])) / unit_factor, 2) if np.isfinite(nearest_cost).any() and w[np.isfinite(nearest_cost)].sum() > 0 else None,
+        f"worst_{unit_name}_to_nearest": round(float(nearest_cost[(w > 0) & np.isfinite(nearest_cost)].max()) / unit_factor, 2) if ((w > 0) & np.isfinite(nearest_cost)).any() else None,
+        "existing_sites": int((is_open & ctx.is_existing).sum()),
+        "new_sites": n_new,
+        "candidates_considered": int(ctx.is_candidate.sum()),
+        "compliant": all(c["met"] for c in compliance),
+        "solver": {
+            "name": solution.solver, "objective": solution.objective, "bound": solution.bound, "gap": solution.gap,
+            "proven_optimal": solution.proven, "seconds": round(solution.seconds, 3), "stats": solution.stats,
+        },
+        "costs": {"kind": ctx.costs.kind, "unit": ctx.costs.unit, "direction": scenario.direction, "mode": scenario.mode,
+                  "demand_far_from_roads": int(ctx.costs.demand_snap.too_far.sum()) if ctx.costs.demand_snap is not None else 0},
+        "seconds_total": round(seconds, 3),
+    }
+    return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand)
+
+
+def run_scenario(region: Region, scenario: Scenario) -> Plan:
+    """Build, solve and explain ``scenario`` on ``region``.
+
+    Raises
+    ------
+    ValueError
+        A field of the scenario does not fit the region (the message names the field).
+    InfeasibleProblem
+        The constraints cannot be met (the message names the unit or count at fault).
+    """
+    started = time.perf_counter()
+    scenario.validate(region)
+    problem, ctx = _context(region, scenario)
+    solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
+    return _explain(region, scenario, problem, ctx, solution, time.perf_counter() - started)

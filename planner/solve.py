@@ -1,0 +1,272 @@
+"""Solving a :class:`~planner.problem.Problem`: exact where it pays, heuristic with a bound beyond.
+
+``method``:
+
+* ``"exact"`` — HiGHS on the model's MIP (coverage, covering, capacitated, attendance, p-center
+  by bisection), or the Lagrangian branch-and-bound of :mod:`planner.pmedian` for the p-median;
+  the time limit returns the incumbent with its bound and gap.
+* ``"heuristic"`` — greedy + swap local search, with a Lagrangian bound to state the gap.
+* ``"auto"`` — exact when the model is small enough to prove quickly, else heuristic.
+
+Results are deterministic: the heuristics have no randomness and HiGHS runs with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csc_matrix, csr_matrix
+
+from planner import _cover_kernels as ck
+from planner import formulations as fm
+from planner.pmedian import solve_dense
+from planner.problem import InfeasibleProblem, Problem, Solution
+
+Method = Literal["auto", "exact", "heuristic"]
+AUTO_EXACT_MAX_NNZ = 400_000
+"""``auto`` solves coverage models exactly up to this many stored (demand, site) pairs."""
+DENSE_MEDIAN_MAX_CELLS = 30_000_000
+"""The dense p-median solver is used up to this many demand × site cells."""
+
+
+def solve(problem: Problem, *, method: Method = "auto", time_limit: float = 60.0) -> Solution:
+    """Solve ``problem`` (validated first) and return a :class:`Solution`.
+
+    Raises
+    ------
+    ValueError, InfeasibleProblem
+        With a message naming the cause (a unit without candidates, too few candidates …).
+    """
+    if method not in ("auto", "exact", "heuristic"):
+        raise ValueError(f"method must be auto, exact or heuristic, not {method!r}")
+    if not time_limit > 0:
+        raise ValueError("time_limit must be positive (seconds)")
+    started = time.perf_counter()
+    prob = problem.normalised()
+    if prob.model == "mclp":
+        sol = _mclp(prob, method, time_limit)
+    elif prob.model == "lscp":
+        sol = _lscp(prob, time_limit)
+    elif prob.model == "pmedian":
+        sol = _pmedian(prob, method, time_limit)
+    elif prob.model == "pcenter":
+        sol = _pcenter(prob, time_limit)
+    else:
+        sol = _attendance(prob, time_limit)
+    sol.seconds = time.perf_counter() - started
+    return sol
+
+
+# ---------------------------------------------------------------------- helpers
+def nearest_open(costs: csr_matrix, is_open: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Each demand point's cheapest open site among its stored pairs (-1 / inf if none)."""
+    coo = costs.tocoo()
+    ok = is_open[coo.col]
+    r, c, v = coo.row[ok], coo.col[ok], coo.data[ok]
+    site = np.full(costs.shape[0], -1, np.int64)
+    cost = np.full(costs.shape[0], np.inf)
+    if len(r):
+        order = np.lexsort((v, r))
+        first = np.ones(len(order), bool)
+        first[1:] = r[order][1:] != r[order][:-1]
+        pick = order[first]
+        site[r[pick]] = c[pick]
+        cost[r[pick]] = v[pick]
+    return site, cost
+
+
+def _unit_arrays(prob: Problem) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    S = prob.n_sites
+    L = max(len(prob.unit_bounds), 1)
+    U = max([len(b.names) for b in prob.unit_bounds] + [1])
+    unit = np.full((L, S), -1, np.int64)
+    umin = np.zeros((L, U))
+    umax = np.full((L, U), np.inf)
+    for lv, b in enumerate(prob.unit_bounds):
+        unit[lv] = b.site_unit
+        umin[lv, : len(b.names)] = b.minimum
+        umax[lv, : len(b.names)] = b.maximum
+    return unit, umin, umax
+
+
+def _state(prob: Problem) -> tuple[NDArray[np.int8], NDArray[np.bool_]]:
+    state = np.where(prob.required, 1, np.where(prob.forbidden, -1, 0)).astype(np.int8)
+    is_new = ~prob.existing if not prob.closable else np.ones(prob.n_sites, bool)
+    return state, is_new
+
+
+def _finish(prob: Problem, is_open: NDArray[np.bool_], objective: float, bound: float, proven: bool, solver: str, stats: dict,
+            share: NDArray[np.float64] | None = None, assignment: NDArray[np.int64] | None = None, load: NDArray[np.float64] | None = None) -> Solution:
+    if assignment is None:
+        assignment, _ = nearest_open(prob.costs, is_open)
+    if share is None:
+        share = (assignment >= 0).astype(float)
+    if load is None:
+        ok = assignment >= 0
+        load = np.bincount(assignment[ok], weights=prob.weights[ok] * share[ok], minlength=prob.n_sites)
+    return Solution(is_open, assignment, share, float(objective), float(bound), bool(proven), solver, 0.0, stats, load)
+
+
+def _check_unit_solution(prob: Problem, is_open: NDArray[np.bool_]) -> None:
+    for b in prob.unit_bounds:
+        counts = np.bincount(b.site_unit[is_open & (b.site_unit >= 0)], minlength=len(b.names))
+        bad = np.flatnonzero((counts < b.minimum) | (counts > b.maximum))
+        if len(bad):
+            u = int(bad[0])
+            raise InfeasibleProblem(f"no plan found that gives {b.level} '{b.names[u]}' between {b.minimum[u]:g} and {b.maximum[u]:g} sites within the other constraints")
+
+
+# ---------------------------------------------------------------------- models
+def _cover_structures(prob: Problem) -> tuple[csc_matrix, csr_matrix]:
+    pattern = prob.costs.copy()
+    pattern.data[:] = 1.0
+    return pattern.tocsc(), pattern
+
+
+def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
+    started = time.perf_counter()
+    if prob.capacity is not None and np.isfinite(prob.capacity).any():
+        res, x, z, pairs = fm.assignment_model(prob, np.ones(prob.costs.nnz), maximize=True, must_assign=False, time_limit=time_limit)
+        if res.x is None:
+            raise InfeasibleProblem("no feasible capacitated coverage plan within the constraints" + (f" (solver: {res.status})" if res.status != "infeasible" else ""))
+        is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
+        return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip (capacitated)", {"mip_status": res.status, "nodes": res.nodes}, share, assign, load)
+    csc, csr = _cover_structures(prob)
+    state, is_new = _state(prob)
+    unit, umin, umax = _unit_arrays(prob)
+    p = prob.n_new if prob.n_new is not None else prob.n_sites
+    budget = prob.budget if prob.budget is not None else 1e301
+    w = prob.weights
+    g_open, order = ck.greedy(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, state, is_new, prob.site_cost, p, budget, unit, umin, umax)
+    s_open, passes = ck.swap(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
+                             w, g_open, state, is_new, prob.site_cost, budget, unit, umin, umax, 10_000)
+    value = ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, s_open)
+    stats = {"greedy_cover": float(ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, g_open)), "swap_passes": int(passes)}
+    exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
+    if exact:
+        try:
+            _check_unit_solution(prob, s_open)
+            start = s_open
+        except InfeasibleProblem:
+            start = None
+        res, x = fm.mclp(prob, max(time_limit - (time.perf_counter() - started), 1.0), start=start)
+        if res.x is None:
+            raise InfeasibleProblem("no plan meets all constraints (count/budget, required, unit minimums and maximums)" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
+        is_open = res.x[x] > 0.5
+        real = ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, is_open)
+        stats.update(mip_status=res.status, nodes=res.nodes)
+        return _finish(prob, is_open, real, max(res.bound, real), res.status == "optimal", "exact-mip", stats)
+    _check_unit_solution(prob, s_open)
+    relaxed = np.zeros(prob.n_sites, bool)
+    bound, iters = ck.lagrangian_bound(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, relaxed)
+    stats["lagrangian_iterations"] = int(iters)
+    if prob.budget is not None:
+        bound = min(bound, float(w[np.diff(csr.indptr) > 0].sum()))
+    return _finish(prob, s_open, value, max(bound, value), bound - value <= 1e-9 * max(1.0, value), "greedy+swap (Lagrangian bound)", stats)
+
+
+def _lscp(prob: Problem, time_limit: float) -> Solution:
+    res, x, uncoverable = fm.lscp(prob, time_limit)
+    if res.x is None:
+        raise InfeasibleProblem(f"the solver found no covering plan ({res.status})")
+    is_open = res.x[x] > 0.5
+    stats = {"mip_status": res.status, "uncoverable_demand_points": int(uncoverable.sum()), "uncoverable_weight": float(prob.weights[uncoverable].sum())}
+    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip", stats)
+
+
+def _dense_costs(prob: Problem) -> tuple[NDArray[np.float64], float]:
+    """Full demand × site cost matrix from the stored pairs; missing pairs get a large penalty."""
+    D, S = prob.costs.shape
+    dense = np.full((D, S), np.nan)
+    coo = prob.costs.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    finite_max = float(np.nanmax(dense)) if np.isfinite(dense).any() else 1.0
+    penalty = 10.0 * max(finite_max, 1.0)
+    return np.where(np.isnan(dense), penalty, dense), penalty
+
+
+def _pmedian(prob: Problem, method: str, time_limit: float) -> Solution:
+    D, S = prob.costs.shape
+    side = bool(prob.unit_bounds) or prob.capacity is not None or prob.budget is not None or prob.closable
+    if not side and prob.complete and D * S <= DENSE_MEDIAN_MAX_CELLS:
+        dense, _ = _dense_costs(prob)
+        C = prob.weights[:, None] * dense
+        p_total = int(prob.n_new) + int(prob.existing.sum())  # new sites plus the existing ones kept
+        allowed = ~prob.forbidden
+        sol = solve_dense(C, p_total, fixed_open=prob.required, allowed=allowed, time_limit=time_limit, exact=method != "heuristic")
+        stats = dict(sol.stats, method=sol.method)
+        return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, "lagrangian-bnb" if method != "heuristic" else "greedy+swap (Lagrangian bound)", stats)
+    finite_max = float(prob.costs.data.max()) if prob.costs.nnz else 1.0
+    penalty = np.full(D, 10.0 * max(finite_max, 1.0))
+    res, x, z, pairs = fm.assignment_model(prob, prob.costs.data, maximize=False, must_assign=True, time_limit=time_limit, penalty=penalty)
+    if res.x is None:
+        raise InfeasibleProblem("no p-median plan meets all constraints" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
+    is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
+    stats = {"mip_status": res.status, "nodes": res.nodes, "unassigned_points": int(((assign < 0) & (prob.weights > 0)).sum())}
+    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip", stats, share, assign, load)
+
+
+def _pcenter(prob: Problem, time_limit: float) -> Solution:
+    """Smallest radius r such that the demand (weight > 0) can be covered within r: bisection on
+    the distinct stored costs, each step a covering feasibility MIP with the same constraints."""
+    started = time.perf_counter()
+    active = prob.weights > 0
+    costs = prob.costs
+    radii = np.unique(costs.data[np.repeat(active, np.diff(costs.indptr))])
+    if len(radii) == 0:
+        raise InfeasibleProblem("no demand point with positive weight has a site within reach")
+    # a lower bound on the radius: every active point's nearest allowed site
+    _, best_cost = nearest_open(costs, ~prob.forbidden)
+    if np.isinf(best_cost[active]).any():
+        raise InfeasibleProblem(f"{int(np.isinf(best_cost[active]).sum())} demand point(s) have no allowed site within reach")
+    lo = int(np.searchsorted(radii, best_cost[active].max()))
+    hi = len(radii) - 1
+    best_open = None
+    tries = 0
+
+    row_of = np.repeat(np.arange(costs.shape[0]), np.diff(costs.indptr))
+
+    def feasible(r: float) -> NDArray[np.bool_] | None:
+        keep = costs.data <= r
+        sub = csr_matrix((costs.data[keep], (row_of[keep], costs.indices[keep])), shape=costs.shape)
+        cover = Problem("lscp", np.where(active, 1.0, 0.0), sub, standard=r, n_new=prob.n_new, budget=prob.budget, site_cost=prob.site_cost,
+                        existing=prob.existing, closable=prob.closable, required=prob.required, forbidden=prob.forbidden,
+                        unit_bounds=prob.unit_bounds, cost_unit=prob.cost_unit).normalised()
+        remaining = max(time_limit - (time.perf_counter() - started), 1.0)
+        try:
+            res, x, unc = fm.lscp(cover, remaining)
+        except InfeasibleProblem:
+            return None
+        if res.x is None or unc.any():
+            return None
+        return res.x[x] > 0.5
+
+    # make sure the largest radius is feasible
+    top = feasible(float(radii[hi]))
+    if top is None:
+        raise InfeasibleProblem(f"even the largest radius ({radii[hi]:g} {prob.cost_unit}) cannot cover all demand with {prob.n_new} new sites and the other constraints")
+    best_open = top
+    while lo < hi:
+        mid = (lo + hi) // 2
+        tries += 1
+        sol = feasible(float(radii[mid]))
+        if sol is None:
+            lo = mid + 1
+        else:
+            hi = mid
+            best_open = sol
+    _, cost = nearest_open(costs, best_open)
+    worst = float(cost[active].max())
+    return _finish(prob, best_open, worst, worst, True, "exact (bisection on covering MIPs)", {"bisection_steps": tries, "radius": float(radii[hi])})
+
+
+def _attendance(prob: Problem, time_limit: float) -> Solution:
+    value = prob.decay.weight(prob.costs.data)
+    res, x, z, pairs = fm.assignment_model(prob, value, maximize=True, must_assign=False, time_limit=time_limit)
+    if res.x is None:
+        raise InfeasibleProblem("no attendance plan meets all constraints" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
+    is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
+    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip", {"mip_status": res.status, "nodes": res.nodes}, share, assign, load)
