@@ -5,7 +5,6 @@ Orchestration only: data comes from :mod:`geodata`, computation from :mod:`plann
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +14,11 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import save_npz
 
-from geodata.export import export_region, write_region_report
+from geodata.export import export_region, write_csv, write_geojson, write_json, write_region_report
 from geodata.region import Region
 from planner.accessibility import reach_summary
 from planner.region_costs import region_costs
+from planner.scenario import Plan, Scenario, run_scenario
 
 Step = Callable[[str], None]
 WALK_15_MIN_S = 15 * 60.0
@@ -32,13 +32,7 @@ class DemoResult:
     out: Path
     files: list[Path] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
-
-
-def write_json(path: Path, payload: Any) -> Path:
-    """Write UTF-8 JSON (Chinese kept readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
-    return path
+    plans: dict[str, Plan] = field(default_factory=dict)
 
 
 def coverage_step(region: Region, out: Path, result: DemoResult) -> None:
@@ -68,9 +62,50 @@ def coverage_step(region: Region, out: Path, result: DemoResult) -> None:
         data=region.data_label,
     )
     result.files += [matrix_path, rows, cols, write_json(folder / "coverage-walk-15min.json", summary)]
-    result.figures["aged 60+ within 15 min walk of an existing site"] = summary["existing"]["pop_60"]["share"]
-    result.figures["aged 60+ within 15 min walk of any site (existing or candidate)"] = summary["existing_and_candidates"]["pop_60"]["share"]
+    result.figures["aged 60+ within 15 min walk of any existing facility"] = summary["existing"]["pop_60"]["share"]
+    result.figures["aged 60+ within 15 min walk of any existing or candidate site"] = summary["existing_and_candidates"]["pop_60"]["share"]
     result.figures["coverage pairs (demand × site within 15 min)"] = coverage.nnz
+
+
+MEAL_SCENARIO = Scenario(
+    name="助餐配餐点 / meal points", facility_type="meal_point", model="mclp", group="pop_60", mode="walk",
+    standard_min=10.0, n_new=5,
+)
+"""Meal points: 5 new, maximising residents aged 60+ within a 10-minute walk (Guangdong's meal
+circle for central districts is 10–15 minutes)."""
+
+CARE_SCENARIO = Scenario(
+    name="居家社区养老服务中心 / home-care centres", facility_type="care_centre", model="mclp", group="pop_60", mode="walk",
+    standard_min=15.0, n_new=3, unit_min={"town": 1}, unit_min_residents=50,
+)
+"""Care centres: existing ones kept, at least one per town (towns with more than 50 residents
+aged 60+), 3 new, maximising residents aged 60+ within the 15-minute walk."""
+
+
+def write_plan(plan: Plan, folder: Path, stem: str) -> list[Path]:
+    """A plan's JSON, its open and candidate sites as GeoJSON, and its unit table as CSV."""
+    return [
+        write_json(folder / f"{stem}.json", plan.to_dict()),
+        write_geojson(plan.sites, folder / f"{stem}-sites.geojson"),
+        write_geojson(plan.candidates, folder / f"{stem}-candidates.geojson"),
+        write_csv(plan.units, folder / f"{stem}-units.csv"),
+    ]
+
+
+def plan_step(region: Region, scenario: Scenario, out: Path, stem: str, result: DemoResult) -> Plan:
+    """Solve one scenario and write it."""
+    plan = run_scenario(region, scenario)
+    result.files += write_plan(plan, out / "plans", stem)
+    s = plan.summary
+    label = scenario.name.split(" / ")[-1]
+    result.figures[f"{label}: new sites"] = s["new_sites"]
+    result.figures[f"{label}: aged 60+ within {scenario.standard_min:g} min walk, today"] = s["covered_by_existing_share"]
+    result.figures[f"{label}: aged 60+ within {scenario.standard_min:g} min walk, with the plan"] = s["covered_share"]
+    result.figures[f"{label}: solver"] = f"{s['solver']['name']}, gap {s['solver']['gap']:.2%}, {s['solver']['seconds']:.2f} s"
+    for c in plan.compliance:
+        result.figures[f"{label}: {c['target']}"] = "met" if c["met"] else f"NOT met: {', '.join(c['units_failing'])}"
+    result.plans[stem] = plan
+    return plan
 
 
 def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
@@ -81,4 +116,8 @@ def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     result.files.append(write_region_report(region, out / "region" / "region-summary.md"))
     step("travel costs: walking coverage matrix of all sites (15 min)")
     coverage_step(region, out, result)
+    step("meal-point plan (maximal covering, 10 min walk)")
+    plan_step(region, MEAL_SCENARIO, out, "meal-points", result)
+    step("care-centre plan (one per town, 15 min walk)")
+    plan_step(region, CARE_SCENARIO, out, "care-centres", result)
     return result

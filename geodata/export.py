@@ -16,6 +16,48 @@ from geodata.region import Region
 EXPORT_FORMATS = ("geojson", "gpkg")
 
 
+def write_json(path: str | Path, payload: object) -> Path:
+    """Write UTF-8 JSON (Chinese kept readable), creating folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=_json_safe), encoding="utf-8")
+    return path
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_geojson(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write a layer as WGS-84 GeoJSON (UTF-8); datetimes become ISO text."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.to_crs(WGS84) if frame.crs is not None else frame.set_crs(WGS84)
+    frame = frame.copy()
+    for column in frame.columns:
+        if column != frame.geometry.name and (str(frame[column].dtype).startswith("datetime") or frame[column].dtype == object):
+            if str(frame[column].dtype).startswith("datetime"):
+                frame[column] = frame[column].astype(str)
+    if path.exists():
+        path.unlink()
+    frame.to_file(path, driver="GeoJSON", engine="pyogrio")
+    return path
+
+
+def write_csv(frame, path: str | Path) -> Path:
+    """Write a table as CSV with a UTF-8 byte-order mark, so that Excel shows Chinese correctly."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return path
+
+
 def network_links_frame(network: Network) -> gpd.GeoDataFrame:
     """The links of a network as WGS-84 LineStrings with name, class, length (m) and time (s)."""
     lon, lat = xy_to_lonlat(network.link_xy[:, 0], network.link_xy[:, 1], network.crs)

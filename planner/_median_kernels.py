@@ -244,13 +244,14 @@ def lagrangian_value(order, Cs, lam, status, p_total, rho, chosen):
     -------
     The dual value, or ``BIG`` when the node is infeasible (too few facilities may open).
     """
-    n, m = Cs.shape
+    n, k_max = Cs.shape
+    m = status.shape[0]
     rho[:] = 0.0
     value = 0.0
     for i in range(n):
         li = lam[i]
         value += li
-        for t in range(m):
+        for t in range(k_max):
             c = Cs[i, t]
             if c >= li:
                 break
@@ -286,17 +287,21 @@ def lagrangian_value(order, Cs, lam, status, p_total, rho, chosen):
 
 
 @njit(cache=True, nogil=True)
-def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, patience):
+def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, patience, lam_cap):
     """Maximise the Lagrangian dual from ``lam`` by subgradient steps (Polyak length towards ``target``).
 
     Stops early once the bound reaches ``target`` (nothing better than the incumbent can be
     below), after ``iterations``, or when the step factor has shrunk to nothing.
 
+    ``lam_cap`` bounds each multiplier: with rows truncated to each point's nearest candidates,
+    capping ``lam_i`` at the last listed cost keeps the bound valid (unlisted pairs cost more).
+
     Returns
     -------
     (best value, multipliers at the best value, rho and chosen at the best value, iterations used)
     """
-    n, m = Cs.shape
+    n, k_max = Cs.shape
+    m = status.shape[0]
     rho = np.empty(m)
     chosen = np.zeros(m, np.bool_)
     best_rho = np.zeros(m)
@@ -329,7 +334,7 @@ def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, pati
         for i in range(n):
             served = 0.0
             li = lam[i]
-            for t in range(m):
+            for t in range(k_max):
                 if Cs[i, t] >= li:
                     break
                 if chosen[order[i, t]]:
@@ -344,6 +349,8 @@ def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, pati
         step = theta * gap / norm
         for i in range(n):
             v = lam[i] + step * g[i]
+            if v > lam_cap[i]:
+                v = lam_cap[i]
             lam[i] = v if v > 0.0 else 0.0
     return best, best_lam, best_rho, best_chosen, used
 
@@ -379,7 +386,7 @@ def reduce_node(value, rho, chosen, status, threshold):
 
 
 @njit(cache=True, nogil=True)
-def strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, candidates, iterations):
+def strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, candidates, iterations, lam_cap):
     """Pick the branching facility by a short look-ahead on both children of a few candidates.
 
     Candidates are the chosen free facilities with the largest ``rho`` (weakest members of the
@@ -408,9 +415,9 @@ def strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, candi
         if j < 0 or status[j] != 0:
             continue
         status[j] = -1
-        b0, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4)
+        b0, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4, lam_cap)
         status[j] = 1
-        b1, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4)
+        b1, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4, lam_cap)
         status[j] = 0
         if b0 >= threshold and b1 >= threshold:
             return -2
@@ -446,6 +453,7 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
     n, m = C.shape
     nodes = 0
     is_open = np.zeros(m, np.bool_)
+    lam_cap = np.full(n, BIG)
     while top > 0 and nodes < node_budget:
         top -= 1
         threshold = upper - 1.0 + 1e-6 if integral else upper - 1e-9 * max(1.0, abs(upper))
@@ -455,7 +463,7 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
         lam = stack_lam[top].copy()
         nodes += 1
         for _round in range(3):
-            value, lam, rho, chosen, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 8)
+            value, lam, rho, chosen, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 8, lam_cap)
             if value >= threshold:
                 break
             # the node's relaxed solution is a feasible set of p facilities: price it
@@ -478,7 +486,7 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
         if value >= threshold:
             continue
         if rule == 4:
-            branch = strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, 6, 10)
+            branch = strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, 6, 10, lam_cap)
             if branch == -2:
                 continue  # both children of some candidate are pruned: the node is done
             if branch >= 0:

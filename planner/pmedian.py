@@ -161,7 +161,7 @@ def solve_dense(
     # solution: the multipliers steer the search to good facility sets, and a better incumbent
     # sharpens the next run's steps.  It stops when neither bound nor incumbent moves twice.
     for _ in range(root_rounds):
-        value, lam, rho, chosen, used = mk.subgradient(order, Cs, lam, status, p_total, _threshold(upper, integral), root_iterations, 1.0, 40)
+        value, lam, rho, chosen, used = mk.subgradient(order, Cs, lam, status, p_total, _threshold(upper, integral), root_iterations, 1.0, 40, np.full(n, mk.BIG))
         iterations += int(used)
         candidate, cost = local_search(C, chosen, allowed & ~fixed_open, ~fixed_open)
         moved = False
@@ -215,3 +215,88 @@ def solve_dense(
         return MedianSolution(best_open, upper, upper, True, time.perf_counter() - started, "branch-and-bound", stats)
     bound = max(lower, float(stack_bound[:top].min()))
     return MedianSolution(best_open, upper, min(bound, upper), False, time.perf_counter() - started, "branch-and-bound (time limit)", stats)
+
+
+def solve_lists(
+    costs_csr,
+    weights: NDArray[np.float64],
+    p_total: int,
+    *,
+    fixed_open: NDArray[np.bool_] | None = None,
+    allowed: NDArray[np.bool_] | None = None,
+    truncated: bool = True,
+    time_limit: float = 60.0,
+    root_iterations: int = 300,
+    root_rounds: int = 10,
+) -> MedianSolution:
+    """Heuristic p-median for large regions where each demand point lists only its nearest sites.
+
+    Greedy ADD and vertex substitution on the listed pairs, then rounds of Lagrangian subgradient
+    (multipliers capped at each point's last listed cost, so the lower bound stays valid for the
+    unlisted pairs) alternating with local search from the relaxed solutions.
+
+    Parameters
+    ----------
+    costs_csr
+        Sparse demand × site travel costs (each row: that point's nearest sites).
+    weights
+        Demand weights (persons).
+    truncated
+        True when rows do not hold every site (then multipliers are capped).
+
+    Returns
+    -------
+    MedianSolution
+        ``objective`` prices each point at its cheapest *listed* open site; points with none
+        (``stats["beyond_list"]``) at a penalty of twice their last listed cost.
+    """
+    from planner import _median_sparse as ms
+
+    started = time.perf_counter()
+    costs_csr = costs_csr.tocsr()
+    n, m = costs_csr.shape
+    fixed_open = np.zeros(m, bool) if fixed_open is None else np.asarray(fixed_open, bool)
+    allowed = np.ones(m, bool) if allowed is None else np.asarray(allowed, bool) | fixed_open
+    if int(fixed_open.sum()) > p_total or int(allowed.sum()) < p_total:
+        raise ValueError(f"cannot open {p_total} sites with {int(fixed_open.sum())} fixed and {int(allowed.sum())} allowed")
+    counts = np.diff(costs_csr.indptr)
+    if (counts == 0).any():
+        raise ValueError(f"{int((counts == 0).sum())} demand point(s) have no site within reach")
+    k_max = int(counts.max())
+    lst_site = np.full((n, k_max), -1, np.int64)
+    lst_cost = np.full((n, k_max), np.inf)
+    rows = np.repeat(np.arange(n), counts)
+    weighted = costs_csr.data * weights[rows]
+    order = np.lexsort((weighted, rows))
+    slot = np.arange(len(order)) - costs_csr.indptr[rows[order]]
+    lst_site[rows[order], slot] = costs_csr.indices[order]
+    lst_cost[rows[order], slot] = weighted[order]
+    last = lst_cost[np.arange(n), counts - 1]
+    far = 2.0 * last + weights
+    csc = costs_csr.tocsc()
+    col_rows = csc.indices
+    col_cost = csc.data * weights[col_rows]
+    start = ms.greedy(csc.indptr.astype(np.int64), col_rows.astype(np.int64), col_cost, far, fixed_open.copy(), allowed & ~fixed_open, p_total)
+    best_open, upper, _ = ms.swap(lst_site, lst_cost, far, start, allowed & ~fixed_open, ~fixed_open, 10_000)
+    upper = float(upper)
+    stats: dict[str, Any] = {"n_demand": n, "n_candidates": m, "listed_per_point": k_max, "heuristic_cost": upper}
+    status = np.where(fixed_open, 1, np.where(allowed, 0, -1)).astype(np.int8)
+    cap = last if truncated else np.full(n, mk.BIG)
+    d1, _, d2, _ = ms.assign_two(lst_site, lst_cost, far, best_open)
+    lam = np.minimum(np.where(np.isfinite(d2), d2, d1), cap)
+    lower = -np.inf
+    for _ in range(root_rounds):
+        if time.perf_counter() - started > time_limit:
+            break
+        value, lam, rho, chosen, _ = mk.subgradient(lst_site.astype(np.int32), lst_cost, lam, status, p_total, upper, root_iterations, 1.0, 20, cap)
+        lower = max(lower, float(value))
+        candidate, cost, _ = ms.swap(lst_site, lst_cost, far, chosen, allowed & ~fixed_open, ~fixed_open, 10_000)
+        if cost < upper - 1e-9:
+            upper, best_open = float(cost), candidate
+        elif upper - lower <= 1e-9 * max(1.0, abs(upper)):
+            break
+    d1, phi1, _, _ = ms.assign_two(lst_site, lst_cost, far, best_open)
+    beyond = int((phi1 < 0).sum())
+    stats.update(lagrangian_bound=lower, beyond_list=beyond)
+    proven = beyond == 0 and upper - lower <= 1e-9 * max(1.0, abs(upper))
+    return MedianSolution(best_open, upper, min(lower, upper), proven, time.perf_counter() - started, "greedy+swap (Lagrangian bound)", stats)

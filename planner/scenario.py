@@ -520,3 +520,100 @@ def run_scenario(region: Region, scenario: Scenario) -> Plan:
     problem, ctx = _context(region, scenario)
     solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
     return _explain(region, scenario, problem, ctx, solution, time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------- hierarchies
+@dataclass
+class LevelSpec:
+    """One level of a facility hierarchy on a region.
+
+    Attributes
+    ----------
+    name
+        e.g. ``"flagship"`` (市级龙头), ``"town_centre"`` (镇街示范), ``"community_venue"`` (村居场所).
+    site_types
+        Facility types whose candidate sites may host this level.
+    existing_types
+        Facility types whose existing sites already are this level (default: ``site_types``).
+    unit_level
+        Admin level of the per-unit requirement (``city``, ``town``, ``community``).
+    minimum, maximum
+        Facilities per unit of ``unit_level`` (units without residents of the group are exempt
+        from the minimum).
+    standard_min
+        Walking standard of this level, minutes.
+    weight
+        Weight of this level's coverage in the joint objective.
+    n_new
+        Most new facilities of this level (None: as the unit bounds require and allow).
+    """
+
+    name: str
+    site_types: tuple[str, ...]
+    unit_level: str
+    existing_types: tuple[str, ...] | None = None
+    minimum: float = 1.0
+    maximum: float = float("inf")
+    standard_min: float = 15.0
+    weight: float = 1.0
+    n_new: int | None = None
+
+
+def run_hierarchy(region: Region, levels: list[LevelSpec], *, group: str = "pop_60", mode: str = "walk", time_limit: float = 60.0) -> dict[str, Any]:
+    """Plan all levels of a hierarchy as one problem (see :mod:`planner.hierarchy`).
+
+    Returns a JSON-friendly dictionary: per level the open sites (existing/new) and the share of
+    the group within its standard, per-unit compliance, and the solver's account.
+    """
+    from planner.hierarchy import Level, solve_hierarchy
+
+    if group not in GROUP_COLUMNS:
+        raise ValueError(f"group: unknown group {group!r}")
+    types = sorted({t for lv in levels for t in (*lv.site_types, *(lv.existing_types or ()))})
+    sites = region.sites[region.sites["type"].isin(types)].reset_index(drop=True)
+    if sites.empty:
+        raise InfeasibleProblem(f"no site of types {', '.join(types)} in region '{region.name}'")
+    demand = region.demand
+    costs = DemandSiteCosts(region.networks[mode], points_xy(demand, region.crs), points_xy(sites, region.crs))
+    weights = demand[group].to_numpy(float)
+    built = []
+    for spec in levels:
+        if spec.unit_level not in ADMIN_LEVELS or not len(region.units_at(spec.unit_level)):
+            raise ValueError(f"level {spec.name}: region has no {spec.unit_level} units")
+        units = region.units_at(spec.unit_level)
+        ids = units["unit_id"].tolist()
+        index = {u: k for k, u in enumerate(ids)}
+        site_unit = np.array([index.get(u, -1) for u in sites[spec.unit_level]], np.int64)
+        people = demand.groupby(spec.unit_level)[group].sum()
+        minimum = np.array([spec.minimum if people.get(u, 0.0) > 0 else 0.0 for u in ids])
+        bounds = UnitBounds(spec.unit_level, site_unit, tuple(units["name"]), minimum, np.full(len(ids), spec.maximum))
+        candidate = sites["type"].isin(spec.site_types).to_numpy() & (sites["status"] == "candidate").to_numpy()
+        existing = sites["type"].isin(spec.existing_types or spec.site_types).to_numpy() & (sites["status"] == "existing").to_numpy()
+        coverage = costs.coverage(spec.standard_min * 60.0).costs
+        built.append(Level(spec.name, coverage, candidate, existing, spec.weight, spec.n_new, [bounds]))
+    # an existing site hosts the first level listing its type
+    taken = np.zeros(len(sites), bool)
+    for lv in built:
+        lv.existing &= ~taken
+        taken |= lv.existing
+    sol = solve_hierarchy(weights, built, time_limit=time_limit)
+    total = float(weights.sum())
+    out: dict[str, Any] = {"data": region.data_label, "group": group, "levels": [], "solver": {
+        "objective": sol.objective, "bound": sol.bound, "gap": sol.gap, "proven_optimal": sol.proven, "seconds": round(sol.seconds, 3)}}
+    for spec, lv in zip(levels, built):
+        is_open = sol.open_by_level[spec.name]
+        chosen = sites[is_open]
+        per_unit = chosen.groupby(spec.unit_level).size()
+        units = region.units_at(spec.unit_level)
+        people = demand.groupby(spec.unit_level)[group].sum()
+        failing = [row["name"] for _, row in units.iterrows() if people.get(row["unit_id"], 0) > 0 and per_unit.get(row["unit_id"], 0) < spec.minimum]
+        out["levels"].append({
+            "name": spec.name, "unit_level": spec.unit_level, "standard_min": spec.standard_min,
+            "sites": [{"site_id": r["site_id"], "name": r["name"], "type": r["type"], "plan_status": "existing" if lv.existing[k] else "new",
+                       spec.unit_level: r[spec.unit_level], "lon": round(r.geometry.x, 7), "lat": round(r.geometry.y, 7)}
+                      for k, (_, r) in zip(np.flatnonzero(is_open), chosen.iterrows())],
+            "covered_persons": round(sol.covered_by_level[spec.name], 1),
+            "covered_share": round(sol.covered_by_level[spec.name] / total, 4) if total else None,
+            "minimum_per_unit": spec.minimum, "units_failing": failing, "compliant": not failing,
+        })
+    return out

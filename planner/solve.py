@@ -199,6 +199,16 @@ def _pmedian(prob: Problem, method: str, time_limit: float) -> Solution:
         sol = solve_dense(C, p_total, fixed_open=prob.required, allowed=allowed, time_limit=time_limit, exact=method != "heuristic")
         stats = dict(sol.stats, method=sol.method)
         return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, "lagrangian-bnb" if method != "heuristic" else "greedy+swap (Lagrangian bound)", stats)
+    if not side:
+        from planner.pmedian import solve_lists
+
+        p_total = int(prob.n_new) + int(prob.existing.sum())
+        active = prob.weights > 0
+        sub = prob.costs[np.flatnonzero(active)]
+        sol = solve_lists(sub, prob.weights[active], p_total, fixed_open=prob.required, allowed=~prob.forbidden,
+                          truncated=not prob.complete, time_limit=time_limit)
+        stats = dict(sol.stats, method=sol.method)
+        return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, sol.method, stats)
     finite_max = float(prob.costs.data.max()) if prob.costs.nnz else 1.0
     penalty = np.full(D, 10.0 * max(finite_max, 1.0))
     res, x, z, pairs = fm.assignment_model(prob, prob.costs.data, maximize=False, must_assign=True, time_limit=time_limit, penalty=penalty)

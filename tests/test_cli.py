@@ -28,6 +28,14 @@ def test_demo_writes_region_outputs(tmp_path: Path, cache_dir: Path) -> None:
 
     matrix = load_npz(tmp_path / "out" / "costs" / "coverage-walk-15min.npz")
     assert matrix.shape == (coverage["demand_points"], coverage["sites"]) and matrix.max() <= 900.0
+    for stem in ("meal-points", "care-centres"):
+        plan = json.loads((tmp_path / "out" / "plans" / f"{stem}.json").read_text(encoding="utf-8"))
+        assert plan["summary"]["solver"]["proven_optimal"] and plan["summary"]["compliant"]
+        sites = gpd.read_file(tmp_path / "out" / "plans" / f"{stem}-sites.geojson")
+        assert len(sites) == plan["summary"]["new_sites"] + plan["summary"]["existing_sites"]
+        units = pd.read_csv(tmp_path / "out" / "plans" / f"{stem}-units.csv", encoding="utf-8-sig")
+        assert (units["covered"] <= units["residents"] + 1e-6).all()
+    assert "meal points: aged 60+ within 10 min walk, with the plan" in result.output.replace("\n", " ") or "with the plan" in result.output
     report = (tmp_path / "out" / "region" / "region-summary.md").read_text(encoding="utf-8")
     assert "人口为根据建筑轮廓推算的估计值" in report
     # the second run loads the cached region

@@ -224,3 +224,26 @@ def test_dense_pmedian_brute_force_with_fixed_and_forbidden() -> None:
     best = min(C[:, [4, *c]].min(axis=1).sum() for c in itertools.combinations([j for j in range(10) if j not in (4, 7)], 2))
     sol = solve_dense(C, 3, fixed_open=fixed, allowed=allowed)
     assert sol.proven and sol.objective == best and sol.is_open[4] and not sol.is_open[7]
+
+
+def test_list_pmedian_heuristic_is_near_the_exact_optimum() -> None:
+    """The large-region heuristic (nearest-site lists) against the exact dense solver."""
+    from planner.pmedian import solve_lists
+
+    rng = np.random.default_rng(9)
+    D, S = 400, 120
+    d = np.hypot(*(rng.uniform(0, 10, (D, 1, 2)) - rng.uniform(0, 10, (1, S, 2))).transpose(2, 0, 1))
+    w = rng.integers(1, 5, D).astype(float)
+    exact = solve_dense(w[:, None] * d, 8, time_limit=60)
+    assert exact.proven
+    full = solve_lists(complete(d), w, 8, truncated=False)
+    assert full.bound <= exact.objective + 1e-6 <= full.objective + 1e-6
+    assert full.objective <= 1.02 * exact.objective
+    # rows truncated to the 40 nearest sites: the bound must stay valid
+    k = 40
+    idx = np.argsort(d, axis=1)[:, :k]
+    rows = np.repeat(np.arange(D), k)
+    lists = csr_matrix((d[rows, idx.ravel()], (rows, idx.ravel())), shape=d.shape)
+    trunc = solve_lists(lists, w, 8, truncated=True)
+    assert trunc.bound <= exact.objective + 1e-6
+    assert trunc.stats["beyond_list"] == 0 and trunc.objective <= 1.02 * exact.objective
