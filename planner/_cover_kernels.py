@@ -337,3 +337,404 @@ def lagrangian_bound(col_ptr, col_dem, w, state, is_new, p, lower, iterations, i
                 v = w[i]
             lam[i] = v
     return best, used
+
+
+# ---------------------------------------------------------------------- Lagrangian branch-and-bound
+@njit(cache=True, nogil=True)
+def mclp_relaxed(col_ptr, col_dem, w, lam, status, is_new, p, s, chosen):
+    """Value of the MCLP Lagrangian dual at ``lam`` (an upper bound) and its site choice.
+
+    ``status``: 1 forced open, -1 closed, 0 free.  Forced-open new sites use part of ``p``;
+    existing ones (not new) do not.  Fills ``s`` (site scores) and ``chosen``.
+    Returns the value, or -1 if the node is infeasible (more forced-open new sites than ``p``).
+    """
+    S = status.shape[0]
+    D = w.shape[0]
+    value = 0.0
+    for i in range(D):
+        if w[i] > lam[i]:
+            value += w[i] - lam[i]
+    fixed_new = 0
+    n_free = 0
+    for j in range(S):
+        chosen[j] = False
+        if status[j] < 0:
+            s[j] = 0.0
+            continue
+        acc = 0.0
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            acc += lam[col_dem[k]]
+        s[j] = acc
+        if status[j] == 1:
+            chosen[j] = True
+            value += acc
+            if is_new[j]:
+                fixed_new += 1
+        elif is_new[j]:
+            n_free += 1
+    take = p - fixed_new
+    if take < 0:
+        return -1.0
+    if take > 0 and n_free > 0:
+        free = np.empty(n_free, np.int64)
+        t = 0
+        for j in range(S):
+            if status[j] == 0 and is_new[j]:
+                free[t] = j
+                t += 1
+        order = np.argsort(-s[free])
+        for r in range(min(take, n_free)):
+            j = free[order[r]]
+            if s[j] <= 0.0:
+                break
+            chosen[j] = True
+            value += s[j]
+    return value
+
+
+@njit(cache=True, nogil=True)
+def mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, target, iterations, theta, patience):
+    """Minimise the MCLP Lagrangian bound from ``lam`` (Polyak steps towards ``target``).
+
+    Stops once the bound falls to ``target`` (nothing better than the incumbent can exist).
+    Returns (best bound, its multipliers, scores, choice, iterations used).
+    """
+    S = status.shape[0]
+    D = w.shape[0]
+    lam = lam.copy()
+    s = np.zeros(S)
+    chosen = np.zeros(S, np.bool_)
+    best = 1e300
+    best_lam = lam.copy()
+    best_s = np.zeros(S)
+    best_chosen = np.zeros(S, np.bool_)
+    count = np.zeros(D)
+    stall = 0
+    used = 0
+    for it in range(iterations):
+        used = it + 1
+        value = mclp_relaxed(col_ptr, col_dem, w, lam, status, is_new, p, s, chosen)
+        if value < 0.0:
+            return -1.0, best_lam, best_s, best_chosen, used
+        if value < best - 1e-12:
+            best = value
+            best_lam[:] = lam
+            best_s[:] = s
+            best_chosen[:] = chosen
+            stall = 0
+        else:
+            stall += 1
+            if stall >= patience:
+                theta *= 0.5
+                stall = 0
+        if best <= target or theta < 1e-5:
+            break
+        count[:] = 0.0
+        for j in range(S):
+            if chosen[j]:
+                for k in range(col_ptr[j], col_ptr[j + 1]):
+                    count[col_dem[k]] += 1.0
+        norm = 0.0
+        for i in range(D):
+            g = count[i] - (1.0 if w[i] > lam[i] else 0.0)
+            norm += g * g
+        if norm == 0.0:
+            break
+        gap = value - target
+        if gap < 1e-9 * max(1.0, abs(target)):
+            gap = 1e-4 * max(1.0, abs(target))
+        step = theta * gap / norm
+        for i in range(D):
+            g = count[i] - (1.0 if w[i] > lam[i] else 0.0)
+            v = lam[i] - step * g
+            if v < 0.0:
+                v = 0.0
+            elif v > w[i]:
+                v = w[i]
+            lam[i] = v
+    return best, best_lam, best_s, best_chosen, used
+
+
+@njit(cache=True, nogil=True)
+def mclp_reduce(value, s, chosen, status, is_new, threshold):
+    """Fix sites whose forcing open / closed cannot lead above ``threshold``; returns how many."""
+    S = status.shape[0]
+    worst_in = 1e300
+    best_out = 0.0
+    for j in range(S):
+        if status[j] == 0 and is_new[j]:
+            if chosen[j]:
+                if s[j] < worst_in:
+                    worst_in = s[j]
+            elif s[j] > best_out:
+                best_out = s[j]
+    changed = 0
+    for j in range(S):
+        if status[j] != 0 or not is_new[j]:
+            continue
+        if not chosen[j]:
+            swap_out = worst_in if worst_in < 1e300 else 0.0
+            if value - swap_out + s[j] <= threshold:
+                status[j] = -1
+                changed += 1
+        elif value - s[j] + best_out <= threshold:
+            status[j] = 1
+            changed += 1
+    return changed
+
+
+@njit(cache=True, nogil=True)
+def mclp_branch_and_bound(col_ptr, col_dem, w, is_new, p, stack_status, stack_lam, stack_bound, top, lower, incumbent, node_budget, iterations, tol):
+    """Depth-first Lagrangian branch-and-bound for the MCLP (count constraint); resumable.
+
+    Each node: subgradient towards the incumbent value, reduction tests, the node's relaxed choice
+    priced as an incumbent candidate, then branching on the weakest chosen free site.
+    Returns (top, nodes, lower); the incumbent is updated in place.
+    """
+    S = is_new.shape[0]
+    nodes = 0
+    is_open = np.zeros(S, np.bool_)
+    while top > 0 and nodes < node_budget:
+        top -= 1
+        threshold = lower + tol
+        if stack_bound[top] <= threshold:
+            continue
+        status = stack_status[top].copy()
+        lam = stack_lam[top].copy()
+        nodes += 1
+        value = 1e300
+        for _round in range(3):
+            value, lam, s, chosen, _ = mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, threshold, iterations, 1.0, 8)
+            if value < 0.0 or value <= threshold:
+                break
+            for j in range(S):
+                is_open[j] = chosen[j]
+            got = covered_weight(col_ptr, col_dem, w, is_open)
+            if got > lower:
+                lower = got
+                incumbent[:] = is_open
+                threshold = lower + tol
+                if value <= threshold:
+                    break
+            if mclp_reduce(value, s, chosen, status, is_new, threshold) == 0:
+                break
+        if value < 0.0 or value <= threshold:
+            continue
+        branch = -1
+        weakest = 1e300
+        for j in range(S):
+            if status[j] == 0 and is_new[j] and chosen[j] and s[j] < weakest:
+                weakest = s[j]
+                branch = j
+        if branch < 0:
+            continue
+        stack_status[top] = status
+        stack_status[top, branch] = -1
+        stack_lam[top] = lam
+        stack_bound[top] = value
+        top += 1
+        stack_status[top] = status
+        stack_status[top, branch] = 1
+        stack_lam[top] = lam
+        stack_bound[top] = value
+        top += 1
+    return top, nodes, lower
+
+
+@njit(cache=True, nogil=True)
+def swap_simple(col_ptr, col_dem, row_ptr, row_site, w, is_open, movable, max_passes):
+    """Best-improvement swaps for the plain count constraint; work proportional to what may move.
+
+    No site × open-site matrix: a demand point covered only by open site ``o`` is found by
+    scanning ``o``'s own column (count 1 means ``o`` is its only coverer); accumulating, over
+    those points, what each closed site would keep covered gives ``o``'s best partner, compared
+    with the best plain gain.  ``movable`` marks the sites that may be opened or closed; with a
+    small neighbourhood (after a local perturbation) a pass costs only that neighbourhood.
+    Returns (is_open, passes).
+    """
+    S = is_open.shape[0]
+    D = w.shape[0]
+    is_open = is_open.copy()
+    cnt = np.zeros(D, np.int32)
+    for j in range(S):
+        if is_open[j]:
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                cnt[col_dem[k]] += 1
+    move = np.flatnonzero(movable)
+    gain = np.zeros(S)
+    acc = np.zeros(S)
+    touched = np.empty(S, np.int64)
+    passes = 0
+    while passes < max_passes:
+        passes += 1
+        best_gain = -1.0
+        best_gain_j = -1
+        for t in range(move.shape[0]):
+            j = move[t]
+            g = 0.0
+            if not is_open[j]:
+                for k in range(col_ptr[j], col_ptr[j + 1]):
+                    if cnt[col_dem[k]] == 0:
+                        g += w[col_dem[k]]
+                if g > best_gain:
+                    best_gain, best_gain_j = g, j
+            gain[j] = g
+        best_delta = 1e-9
+        best_in = -1
+        best_out = -1
+        for t in range(move.shape[0]):
+            o = move[t]
+            if not is_open[o]:
+                continue
+            loss = 0.0
+            n_touched = 0
+            for k in range(col_ptr[o], col_ptr[o + 1]):
+                i = col_dem[k]
+                if cnt[i] != 1:
+                    continue
+                loss += w[i]
+                for kk in range(row_ptr[i], row_ptr[i + 1]):
+                    j = row_site[kk]
+                    if not is_open[j] and movable[j]:
+                        if acc[j] == 0.0:
+                            touched[n_touched] = j
+                            n_touched += 1
+                        acc[j] += w[i]
+            cand = best_gain_j
+            cand_value = best_gain
+            for tt in range(n_touched):
+                j = touched[tt]
+                v = gain[j] + acc[j]
+                if v > cand_value:
+                    cand_value = v
+                    cand = j
+                acc[j] = 0.0
+            if cand >= 0 and cand_value - loss > best_delta:
+                best_delta = cand_value - loss
+                best_in = cand
+                best_out = o
+        if best_in < 0:
+            break
+        is_open[best_in] = True
+        is_open[best_out] = False
+        for k in range(col_ptr[best_in], col_ptr[best_in + 1]):
+            cnt[col_dem[k]] += 1
+        for k in range(col_ptr[best_out], col_ptr[best_out + 1]):
+            cnt[col_dem[k]] -= 1
+    return is_open, passes
+
+
+@njit(cache=True, nogil=True)
+def _neighbourhood(col_ptr, col_dem, row_ptr, row_site, centre, hops, mark, out):
+    """Sites sharing covered demand with ``centre``, up to ``hops`` steps; returns how many."""
+    n = 1
+    out[0] = centre
+    mark[centre] = True
+    start = 0
+    for _ in range(hops):
+        stop = n
+        for t in range(start, stop):
+            j = out[t]
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                i = col_dem[k]
+                for kk in range(row_ptr[i], row_ptr[i + 1]):
+                    jj = row_site[kk]
+                    if not mark[jj]:
+                        mark[jj] = True
+                        out[n] = jj
+                        n += 1
+        start = stop
+    for t in range(n):
+        mark[out[t]] = False
+    return n
+
+
+@njit(cache=True, nogil=True)
+def iterated_local_search(col_ptr, col_dem, row_ptr, row_site, w, is_open, movable, iterations, seed):
+    """Iterated local search for the plain MCLP: close a few open sites around a random one,
+    refill the neighbourhood greedily, run swaps inside it, keep the result if coverage grew.
+
+    Deterministic for a given ``seed``.  Returns (is_open, coverage, improvements).
+    """
+    np.random.seed(seed)
+    S = is_open.shape[0]
+    D = w.shape[0]
+    best = is_open.copy()
+    cnt = np.zeros(D, np.int32)
+    for j in range(S):
+        if best[j]:
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                cnt[col_dem[k]] += 1
+    value = 0.0
+    for i in range(D):
+        if cnt[i] > 0:
+            value += w[i]
+    mark = np.zeros(S, np.bool_)
+    hood = np.empty(S, np.int64)
+    local_mask = np.zeros(S, np.bool_)
+    improvements = 0
+    open_movable = np.flatnonzero(best & movable)
+    for it in range(iterations):
+        if open_movable.shape[0] == 0:
+            break
+        centre = open_movable[np.random.randint(open_movable.shape[0])]
+        n = _neighbourhood(col_ptr, col_dem, row_ptr, row_site, centre, 2, mark, hood)
+        trial = best.copy()
+        # close up to k open movable sites in the neighbourhood (the centre first)
+        k = 1 + np.random.randint(4)
+        closed = 0
+        for t in range(n):
+            j = hood[t]
+            if trial[j] and movable[j] and closed < k and (t == 0 or np.random.random() < 0.5):
+                trial[j] = False
+                closed += 1
+        # greedy refill inside the neighbourhood
+        tcnt = cnt.copy()
+        for t in range(n):
+            j = hood[t]
+            if best[j] and not trial[j]:
+                for kk in range(col_ptr[j], col_ptr[j + 1]):
+                    tcnt[col_dem[kk]] -= 1
+        for _ in range(closed):
+            best_j = -1
+            best_g = -1.0
+            for t in range(n):
+                j = hood[t]
+                if trial[j] or not movable[j] or (best[j] and np.random.random() < 0.7):
+                    continue
+                g = 0.0
+                for kk in range(col_ptr[j], col_ptr[j + 1]):
+                    if tcnt[col_dem[kk]] == 0:
+                        g += w[col_dem[kk]]
+                if g > best_g:
+                    best_g = g
+                    best_j = j
+            if best_j < 0:
+                break
+            trial[best_j] = True
+            for kk in range(col_ptr[best_j], col_ptr[best_j + 1]):
+                tcnt[col_dem[kk]] += 1
+        for t in range(n):
+            local_mask[hood[t]] = movable[hood[t]]
+        trial, _ = swap_simple(col_ptr, col_dem, row_ptr, row_site, w, trial, local_mask, 1000)
+        for t in range(n):
+            local_mask[hood[t]] = False
+        # price the trial incrementally from the neighbourhood's changes
+        tcnt = cnt.copy()
+        for t in range(n):
+            j = hood[t]
+            if best[j] != trial[j]:
+                delta = 1 if trial[j] else -1
+                for kk in range(col_ptr[j], col_ptr[j + 1]):
+                    tcnt[col_dem[kk]] += delta
+        new_value = 0.0
+        for i in range(D):
+            if tcnt[i] > 0:
+                new_value += w[i]
+        if new_value > value + 1e-9 and trial.sum() == best.sum():
+            best = trial
+            cnt = tcnt
+            value = new_value
+            improvements += 1
+            open_movable = np.flatnonzero(best & movable)
+    return best, value, improvements

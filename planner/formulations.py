@@ -56,7 +56,8 @@ class ModelBuilder:
         self.n_rows += k
         return out
 
-    def solve(self, *, maximize: bool, time_limit: float, start: NDArray | None = None, offset: float = 0.0, mip_gap: float = 1e-9) -> MipResult:
+    def solve(self, *, maximize: bool, time_limit: float, start: NDArray | None = None, offset: float = 0.0, mip_gap: float = 1e-9, seed: int = 0,
+              presolve: bool = True) -> MipResult:
         """Solve the assembled model with HiGHS."""
         A = coo_matrix((np.concatenate(self.vals) if self.vals else np.zeros(0),
                         (np.concatenate(self.rows) if self.rows else np.zeros(0, int), np.concatenate(self.cols) if self.cols else np.zeros(0, int))),
@@ -64,7 +65,8 @@ class ModelBuilder:
         return solve_mip(
             np.concatenate(self.cost), A, np.concatenate(self.row_lo) if self.row_lo else np.zeros(0),
             np.concatenate(self.row_hi) if self.row_hi else np.zeros(0), np.concatenate(self.lower), np.concatenate(self.upper),
-            np.concatenate(self.integer), maximize=maximize, time_limit=time_limit, start=start, offset=offset, mip_gap=mip_gap,
+            np.concatenate(self.integer), maximize=maximize, time_limit=time_limit, start=start, offset=offset, mip_gap=mip_gap, seed=seed,
+            presolve=presolve,
         )
 
 
@@ -112,11 +114,13 @@ def aggregate_rows(pattern: csr_matrix, weights: NDArray[np.float64]) -> tuple[c
     return pattern[first], np.bincount(group, weights=weights, minlength=len(first)), group
 
 
-def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = None) -> tuple[MipResult, NDArray[np.int64]]:
+def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = None, *, relax: bool = False,
+         presolve: bool = True) -> tuple[MipResult, NDArray[np.int64]]:
     """Maximal covering as a MIP on aggregated demand: ``max Σ w y`` s.t. ``y_i ≤ Σ_{j∈N(i)} x_j``.
 
     Demand already covered by fixed-open sites is a constant; demand no site covers is dropped.
-    Returns the MIP result and the site-variable columns.
+    ``relax=True`` solves the LP relaxation (its result carries reduced costs).
+    Returns the result and the site-variable columns.
     """
     pattern = problem.costs.copy()
     pattern.data[:] = 1.0
@@ -135,6 +139,8 @@ def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = 
     agg, agg_w, _ = aggregate_rows(sub[rows_idx], problem.weights[np.flatnonzero(free_rows)][rows_idx])
     builder = ModelBuilder()
     x = site_block(builder, problem)
+    if relax:
+        builder.integer = [np.zeros_like(flags) for flags in builder.integer]
     G = agg.shape[0]
     y = builder.add_vars(agg_w, 0.0, 1.0, False)
     coo = agg.tocoo()
@@ -146,7 +152,7 @@ def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = 
     if start is not None:
         covered = np.asarray(agg[:, np.flatnonzero(start)].sum(axis=1)).ravel() > 0 if start.any() else np.zeros(G, bool)
         mip_start = np.concatenate([start.astype(float), covered.astype(float)])
-    res = builder.solve(maximize=True, time_limit=time_limit, start=mip_start, offset=constant)
+    res = builder.solve(maximize=True, time_limit=time_limit, start=None if relax else mip_start, offset=constant, presolve=presolve)
     return res, x
 
 

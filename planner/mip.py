@@ -71,6 +71,8 @@ def solve_mip(
     threads: int | None = None,
     offset: float = 0.0,
     objective_bound: float | None = None,
+    seed: int = 0,
+    presolve: bool = True,
 ) -> MipResult:
     """Solve ``min/max cost·x + offset`` s.t. ``row_lower ≤ A x ≤ row_upper``, bounds, integrality.
 
@@ -86,6 +88,10 @@ def solve_mip(
         Relative gap at which HiGHS stops.
     start
         A feasible solution to start from (MIP start), or None.
+    seed
+        HiGHS's random seed: the same seed gives the same result.
+    presolve
+        False skips HiGHS's presolve (faster on small, already reduced models).
     objective_bound
         Prune every node whose bound is not better than this (a known incumbent's value):
         the solve then only looks for strictly better solutions, and "infeasible" means none exists.
@@ -113,7 +119,9 @@ def solve_mip(
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
-    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("random_seed", int(seed))
+    if not presolve:
+        h.setOptionValue("presolve", "off")
     if threads:
         h.setOptionValue("threads", int(threads))
     if objective_bound is not None:

@@ -140,32 +140,86 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     p = prob.n_new if prob.n_new is not None else prob.n_sites
     budget = prob.budget if prob.budget is not None else 1e301
     w = prob.weights
-    g_open, order = ck.greedy(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, state, is_new, prob.site_cost, p, budget, unit, umin, umax)
-    s_open, passes = ck.swap(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
-                             w, g_open, state, is_new, prob.site_cost, budget, unit, umin, umax, 10_000)
-    value = ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, s_open)
-    stats = {"greedy_cover": float(ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, g_open)), "swap_passes": int(passes)}
+    col_ptr, col_dem = csc.indptr.astype(np.int64), csc.indices.astype(np.int64)
+    row_ptr, row_site = csr.indptr.astype(np.int64), csr.indices.astype(np.int64)
+
+    def cover(mask: NDArray[np.bool_]) -> float:
+        return float(ck.covered_weight(col_ptr, col_dem, w, mask))
+
+    simple = prob.budget is None and not prob.unit_bounds
+    movable = (state == 0) & is_new
+
+    def local(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        if simple:
+            improved, _ = ck.swap_simple(col_ptr, col_dem, row_ptr, row_site, w, mask, movable, 100_000)
+        else:
+            improved, _ = ck.swap(col_ptr, col_dem, row_ptr, row_site, w, mask, state, is_new, prob.site_cost, budget, unit, umin, umax, 10_000)
+        return improved
+
+    g_open, _ = ck.greedy(col_ptr, col_dem, w, state, is_new, prob.site_cost, p, budget, unit, umin, umax)
+    best = local(g_open)
+    value = cover(best)
+    stats: dict = {"greedy_cover": cover(g_open), "swap_cover": value}
+    bound = float(w[np.diff(csr.indptr) > 0].sum())  # everyone coverable: a trivial bound
+    if simple:
+        # Lagrangian rounds (relaxing y_i ≤ Σ x_j): each round's relaxed site choice seeds a local
+        # search, until neither bound nor incumbent moves twice; then (heuristic mode) iterated
+        # local search while it keeps improving, within half the time limit.
+        lam = 0.5 * w
+        stalled = rounds = 0
+        tol_rel = 1e-9 * max(1.0, value)
+        while rounds < 40 and time.perf_counter() - started < 0.4 * time_limit:
+            rounds += 1
+            lag, lam, _, chosen, _ = ck.mclp_subgradient(col_ptr, col_dem, w, lam, state, is_new, p, value, 300, 1.0, 30)
+            moved = False
+            if lag < bound - tol_rel:
+                bound, moved = float(lag), True
+            candidate = local(chosen | (state == 1))
+            got = cover(candidate)
+            if got > value + 1e-9:
+                best, value, moved = candidate, got, True
+            if bound - value <= tol_rel:
+                break
+            stalled = 0 if moved else stalled + 1
+            if stalled >= 2:
+                break
+        ils = 0
+        if method != "exact":
+            while bound - value > tol_rel and time.perf_counter() - started < 0.5 * time_limit:
+                ils += 1
+                best, got, improvements = ck.iterated_local_search(col_ptr, col_dem, row_ptr, row_site, w, best, movable, 300, ils)
+                value = max(value, float(got))
+                if improvements == 0:
+                    break
+        stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value)
+    else:
+        relaxed = np.zeros(prob.n_sites, bool)
+        lag, _ = ck.lagrangian_bound(col_ptr, col_dem, w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, relaxed)
+        bound = min(bound, float(lag))
+    tol = 1e-9 * max(1.0, value)
     exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
-    if exact:
-        try:
-            _check_unit_solution(prob, s_open)
-            start = s_open
-        except InfeasibleProblem:
-            start = None
-        res, x = fm.mclp(prob, max(time_limit - (time.perf_counter() - started), 1.0), start=start)
-        if res.x is None:
-            raise InfeasibleProblem("no plan meets all constraints (count/budget, required, unit minimums and maximums)" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
-        is_open = res.x[x] > 0.5
-        real = ck.covered_weight(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, is_open)
-        stats.update(mip_status=res.status, nodes=res.nodes)
-        return _finish(prob, is_open, real, max(res.bound, real), res.status == "optimal", "exact-mip", stats)
-    _check_unit_solution(prob, s_open)
-    relaxed = np.zeros(prob.n_sites, bool)
-    bound, iters = ck.lagrangian_bound(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, relaxed)
-    stats["lagrangian_iterations"] = int(iters)
-    if prob.budget is not None:
-        bound = min(bound, float(w[np.diff(csr.indptr) > 0].sum()))
-    return _finish(prob, s_open, value, max(bound, value), bound - value <= 1e-9 * max(1.0, value), "greedy+swap (Lagrangian bound)", stats)
+    try:
+        _check_unit_solution(prob, best)
+        incumbent_ok = True
+    except InfeasibleProblem:
+        incumbent_ok = False
+    if incumbent_ok and bound - value <= tol:
+        return _finish(prob, best, value, value, True, "greedy+swap (Lagrangian bound)", stats)
+    if not exact and incumbent_ok:
+        return _finish(prob, best, value, max(bound, value), False, "greedy+swap (Lagrangian bound)", stats)
+    # exact: the MIP (HiGHS, without its presolve, which slows these models down several times),
+    # started from the incumbent
+    res, x = fm.mclp(prob, max(time_limit - (time.perf_counter() - started), 1.0), start=best if incumbent_ok else None, presolve=False)
+    stats.update(mip_status=res.status, nodes=res.nodes)
+    if res.x is None:
+        raise InfeasibleProblem("no plan meets all constraints (count/budget, required, unit minimums and maximums)" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
+    is_open = res.x[x] > 0.5
+    real = cover(is_open)
+    if incumbent_ok and value > real:
+        is_open, real = best, value
+    final_bound = max(min(res.bound, bound), real)
+    proven = res.status == "optimal" or final_bound - real <= tol
+    return _finish(prob, is_open, real, real if proven else final_bound, proven, "exact-mip", stats)
 
 
 def _lscp(prob: Problem, time_limit: float) -> Solution:
