@@ -37,7 +37,7 @@ from geodata.population import (
 )
 from geodata.projection import WGS84, lonlat_to_xy, utm_crs_for, xy_to_lonlat
 from geodata.region import REGION_FORMAT_VERSION, Region
-from geodata.sites import clip_to_boundary, empty_sites, read_sites, sites_from_osm
+from geodata.sites import PATROL_SPOT_FILTER, clip_to_boundary, empty_sites, patrol_spots_from_osm, read_sites, sites_from_osm
 from geodata.speeds import SpeedProfile
 from geodata.vocabulary import LEVEL_ORDER
 
@@ -393,6 +393,8 @@ def build_region(
     if sources.osm_sites and pbf:
         pois = osm_mod.read_pbf_layer(pbf, "pois", custom_filter={"amenity": True, "social_facility": True})
         site_tables.append(sites_from_osm(pois))
+        say("reading patrol spots")
+        spot_features = osm_mod.read_pbf_layer(pbf, "pois", custom_filter=PATROL_SPOT_FILTER)
     sites = pd.concat(site_tables, ignore_index=True) if site_tables else empty_sites()
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=WGS84)
     dup = sites["site_id"].duplicated(keep=False)
@@ -405,6 +407,13 @@ def build_region(
         issues += more
 
     layers: dict[str, gpd.GeoDataFrame] = {}
+    if sources.osm_sites and pbf:
+        spots = patrol_spots_from_osm(spot_features)
+        if len(spots):
+            spots = spots[spots.within(boundary)].reset_index(drop=True)
+            spots, more = _tag_and_clip(spots, units, boundary, "patrol spots", "spot_id")
+            issues += more
+            layers["patrol_spots"] = spots
     if buildings is not None:
         keep = [c for c in ("id", "name", "building", "levels", "footprint_m2", "floor_area_m2") if c in buildings]
         layers["buildings"] = gpd.GeoDataFrame(buildings[keep].astype({c: str for c in ("name", "building") if c in keep}), geometry=buildings.geometry.to_numpy(), crs=WGS84)

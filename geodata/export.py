@@ -165,3 +165,27 @@ def write_region_report(region: Region, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(region_report_markdown(region), encoding="utf-8")
     return path
+
+
+def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-planner") -> Path:
+    """Write routes for phones as GPX 1.1: one track per team, its stops as waypoints.
+
+    ``tracks``: dicts with ``name``, ``points`` (lon, lat pairs along the roads) and
+    ``waypoints`` (dicts with ``name``, ``lon``, ``lat``, optional ``description``).  Names stay
+    in UTF-8 (Chinese untouched).
+    """
+    import gpxpy.gpx
+
+    gpx = gpxpy.gpx.GPX()
+    gpx.creator = creator
+    for track in tracks:
+        for w in track.get("waypoints", []):
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=w["lat"], longitude=w["lon"], name=w["name"], description=w.get("description")))
+        trk = gpxpy.gpx.GPXTrack(name=track["name"])
+        seg = gpxpy.gpx.GPXTrackSegment([gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in track["points"]])
+        trk.segments.append(seg)
+        gpx.tracks.append(trk)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(gpx.to_xml(version="1.1"), encoding="utf-8")
+    return path

@@ -24,7 +24,7 @@ from geodata.network import Network
 from geodata.projection import WGS84
 from geodata.vocabulary import GROUP_COLUMNS, LEVEL_ORDER
 
-REGION_FORMAT_VERSION = 1
+REGION_FORMAT_VERSION = 2
 LAYER_NAMES = ("units", "demand", "sites")
 
 

@@ -248,3 +248,58 @@ def sites_from_osm(pois: gpd.GeoDataFrame, rules: list[tuple[str, Any, str, str]
         return empty_sites()
     sites = gpd.GeoDataFrame(records, geometry="geometry", crs=WGS84)
     return sites.drop_duplicates("site_id").reset_index(drop=True)
+
+
+PATROL_SPOT_RULES: list[tuple[str, str | tuple[str, ...], str]] = [
+    ("railway", "station", "station"),
+    ("public_transport", "station", "station"),
+    ("amenity", "bus_station", "bus_station"),
+    ("railway", "subway_entrance", "subway_entrance"),
+    ("amenity", "shelter", "shelter"),
+    ("amenity", "marketplace", "marketplace"),
+    ("leisure", "park", "park"),
+    ("man_made", "bridge", "bridge"),
+    ("amenity", "place_of_worship", "place_of_worship"),
+    ("amenity", "toilets", "toilets"),
+    ("amenity", "drinking_water", "drinking_water"),
+]
+"""OSM features where people sleeping rough are often found or helped (stations, bridges, parks,
+markets, shelters, places of worship, public toilets), by the patrol stop kind they become.  The
+first rule a feature matches decides its kind.  Underpasses are not taken from ``tunnel=*``: in
+OSM that tag mostly marks long road and rail tunnels; add known underpasses as stops instead."""
+
+PATROL_SPOT_FILTER: dict[str, list[str]] = {}
+for _key, _values, _kind in PATROL_SPOT_RULES:
+    PATROL_SPOT_FILTER.setdefault(_key, []).extend([_values] if isinstance(_values, str) else list(_values))
+
+
+def patrol_spots_from_osm(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Candidate patrol stops from OSM features (WGS-84): ``spot_id``, ``name``, ``kind``, point geometry.
+
+    Polygons (parks, stations) become their representative point.  Unnamed features are named by
+    their kind and OSM id so that a patrol team can still find them.
+    """
+    columns = ["spot_id", "name", "kind", "source", "geometry"]
+    if features is None or features.empty:
+        return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs=WGS84)
+    kind = pd.Series(None, index=features.index, dtype=object)
+    for key, values, label in PATROL_SPOT_RULES:
+        if key not in features:
+            continue
+        wanted = [values] if isinstance(values, str) else list(values)
+        hit = kind.isna() & features[key].astype(str).isin(wanted)
+        kind[hit] = label
+    keep = kind.notna()
+    found = features[keep]
+    if found.empty:
+        return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs=WGS84)
+    ids = found["id"].astype(str) if "id" in found else pd.Series(np.arange(len(found)).astype(str), index=found.index)
+    osm_type = found["osm_type"].astype(str) if "osm_type" in found else "node"
+    names = found["name"] if "name" in found else pd.Series(None, index=found.index)
+    names = names.where(names.notna() & (names.astype(str) != "nan"), kind[keep] + " " + ids)
+    geoms = found.geometry.where(found.geometry.geom_type == "Point", found.geometry.representative_point())
+    spots = gpd.GeoDataFrame(
+        {"spot_id": "osm-" + osm_type + "-" + ids, "name": names.astype(str), "kind": kind[keep].astype(str), "source": "osm"},
+        geometry=geoms.to_numpy(), crs=WGS84,
+    )
+    return spots.drop_duplicates("spot_id").reset_index(drop=True)

@@ -42,6 +42,33 @@ ADMIN_LEVELS: dict[str, dict[str, str]] = {
 }
 LEVEL_ORDER: tuple[str, ...] = ("city", "town", "community")
 
+PATROL_STOP_KINDS: dict[str, dict[str, str]] = {
+    "hotspot": {"zh": "求助热点", "en": "Sighting hotspot"},
+    "station": {"zh": "火车站/地铁站", "en": "Station"},
+    "bus_station": {"zh": "汽车客运站", "en": "Bus station"},
+    "subway_entrance": {"zh": "地铁出入口", "en": "Metro entrance"},
+    "underpass": {"zh": "桥底/地下通道", "en": "Underpass"},
+    "bridge": {"zh": "桥梁", "en": "Bridge"},
+    "park": {"zh": "公园", "en": "Park"},
+    "marketplace": {"zh": "市场", "en": "Market"},
+    "shelter": {"zh": "避雨亭/庇护点", "en": "Shelter"},
+    "place_of_worship": {"zh": "宗教场所", "en": "Place of worship"},
+    "toilets": {"zh": "公共厕所", "en": "Public toilets"},
+    "drinking_water": {"zh": "饮水点", "en": "Drinking water"},
+    "elder_home": {"zh": "独居老人家", "en": "Home of an elder living alone"},
+}
+
+CAMPAIGN_NAMES: dict[str, dict[str, str]] = {
+    "heat": {"zh": "夏日送清凉", "en": "Summer cooling campaign"},
+    "cold": {"zh": "寒冬送温暖", "en": "Winter warmth campaign"},
+}
+
+TEAM_MODES: dict[str, dict[str, str]] = {
+    "walk": {"zh": "步行", "en": "On foot"},
+    "ebike": {"zh": "电动自行车", "en": "E-bike"},
+    "van": {"zh": "救助车", "en": "Van"},
+}
+
 _LEVEL_ALIASES = {
     "city": "city", "市": "city", "地级市": "city", "prefecture": "city", "municipality": "city",
     "town": "town", "镇": "town", "街道": "town", "镇街": "town", "园区": "town", "镇街/园区": "town",

@@ -1,0 +1,568 @@
+"""Street patrols (街面巡查救助) on the road network: which stops each team visits, when, and by which streets.
+
+:func:`plan_patrols` takes a Region, a table of stops (hotspots, stations, underpasses, parks …
+with priority, service minutes, time windows, required flag and supply load), the depots (relief
+stations) and the teams (count, mode, shift, maximum duration, capacity), prices every leg on the
+region's network with :mod:`planner.costs`, and routes with PyVRP (:mod:`planner.routing`):
+
+1. every *required* stop is visited (otherwise :class:`~planner.problem.InfeasibleProblem` names
+   the stop and why);
+2. among optional stops, the most priority is collected within the shifts (prize-collecting);
+3. then the least travel time.
+
+Stops that cannot be served are listed with the reason: unreachable on the network, outside
+every shift, over every team's capacity, or left out because time ran short (lowest priority
+first).  Campaigns (夏日送清凉 / 寒冬送温暖) add their stop kinds and supply loads
+(:func:`apply_campaign`).
+
+Times of day are ``"HH:MM"`` strings or minutes after midnight; a time earlier than the earliest
+shift start belongs to the next day (a night shift 20:00–02:00 ends at 26:00).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+
+from geodata.projection import WGS84, lonlat_to_xy, xy_to_lonlat
+from geodata.region import Region
+from geodata.vocabulary import CAMPAIGN_NAMES, PATROL_STOP_KINDS, TEAM_MODES
+from planner.costs import NetworkCosts
+from planner.problem import InfeasibleProblem
+from planner.region_costs import points_xy
+from planner.routing import Fleet, RoutingProblem, solve_routes
+
+Mode = Literal["walk", "ebike", "van"]
+MODE_NETWORK: dict[str, str] = {"walk": "walk", "ebike": "walk", "van": "drive"}
+"""Which network each team mode travels on."""
+MODE_SPEED_MPS: dict[str, float | None] = {"walk": 1.2, "ebike": 15 / 3.6, "van": None}
+"""Patrol speeds, metres per second: staff walking 1.2 m/s (not the elderly 0.9 m/s), e-bikes
+15 km/h on the walking network, vans at the drive network's priced road speeds (``None``)."""
+DEFAULT_SERVICE_MIN = 10.0
+"""Minutes spent at a stop when the table does not say (look, talk, hand over supplies)."""
+MAX_OUTSIDE_M = 200.0
+"""A stop or depot farther than this outside the region boundary is refused, metres."""
+
+_CLOCK = re.compile(r"^\s*(\d{1,2})[:：](\d{2})\s*$")
+
+
+def parse_clock(value: Any, what: str) -> float:
+    """``"20:30"`` (or minutes after midnight as a number) → minutes after midnight."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not (isinstance(value, float) and math.isnan(value)):
+        minutes = float(value)
+        if not 0 <= minutes <= 2 * 1440:
+            raise ValueError(f"{what}: {value} minutes is not a time of day")
+        return minutes
+    match = _CLOCK.match(str(value))
+    if not match:
+        raise ValueError(f"{what}: {value!r} is not a time of day (write HH:MM, e.g. 20:30)")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if hours > 24 or minutes > 59 or (hours == 24 and minutes):
+        raise ValueError(f"{what}: {value!r} is not a time of day")
+    return hours * 60.0 + minutes
+
+
+def clock(minutes: float) -> str:
+    """Minutes after the first day's midnight → ``"HH:MM"`` (``"+1"`` marks the next day)."""
+    total = int(round(minutes))
+    day, rest = divmod(total, 1440)
+    text = f"{rest // 60:02d}:{rest % 60:02d}"
+    return text + (f" (+{day})" if day else "")
+
+
+@dataclass(frozen=True)
+class Team:
+    """A group of identical patrol teams.
+
+    Attributes
+    ----------
+    name
+        Label, e.g. ``"夜巡队"``; teams are numbered 1..count after it.
+    depot
+        Name of the depot (relief station) they start from and return to.
+    count
+        How many teams of this kind (≥ 1).
+    mode
+        ``"walk"``, ``"ebike"`` or ``"van"``.
+    shift
+        ``(start, end)`` times of day (``"20:00"``, ``"02:00"``); an end before the start is the
+        next day.
+    max_duration_min
+        Longest route, minutes (default: the shift).
+    capacity
+        Supplies a team carries in campaigns (``None``: no limit).
+    """
+
+    name: str
+    depot: str
+    count: int = 1
+    mode: Mode = "walk"
+    shift: tuple[Any, Any] = ("20:00", "02:00")
+    max_duration_min: float | None = None
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A seasonal campaign: extra stop kinds and the supplies each stop needs.
+
+    Attributes
+    ----------
+    key
+        ``"heat"`` (夏日送清凉) or ``"cold"`` (寒冬送温暖).
+    added_kinds
+        Stop kinds (see :data:`geodata.vocabulary.PATROL_STOP_KINDS`) the campaign adds.
+    supplies_per_person
+        Supply packs per person expected at a stop (water and cooling kits; quilts, coats, hot food).
+    extra_service_min
+        Extra minutes per stop to hand over supplies and check health.
+    added_priority
+        Priority of the stops the campaign adds (1–5).
+    """
+
+    key: str
+    added_kinds: tuple[str, ...]
+    supplies_per_person: int
+    extra_service_min: float
+    added_priority: int = 2
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Chinese and English names."""
+        return CAMPAIGN_NAMES[self.key]
+
+
+CAMPAIGNS: dict[str, Campaign] = {
+    "heat": Campaign("heat", ("park", "marketplace", "bridge", "underpass", "drinking_water"), supplies_per_person=2, extra_service_min=5.0),
+    "cold": Campaign("cold", ("shelter", "bridge", "underpass", "station", "bus_station", "place_of_worship", "toilets"), supplies_per_person=3, extra_service_min=5.0),
+}
+"""Heat waves: people outdoors at parks, markets, bridges and underpasses get water and cooling
+kits; cold snaps: shelters, bridges, underpasses, stations and other places people sleep get
+quilts, coats and hot food."""
+
+
+def apply_campaign(stops: gpd.GeoDataFrame, spots: gpd.GeoDataFrame | None, campaign: Campaign | str) -> gpd.GeoDataFrame:
+    """Stops for a campaign: the given stops plus the campaign's kinds from ``spots``, with loads.
+
+    Each stop's ``load`` becomes ``supplies_per_person × persons`` (``persons`` column, default 1)
+    and its service time grows by the campaign's extra minutes.  Spots already among the stops
+    (same ``spot_id`` or name) are not added twice.
+    """
+    if isinstance(campaign, str):
+        if campaign not in CAMPAIGNS:
+            raise ValueError(f"campaign must be one of {', '.join(CAMPAIGNS)}, not {campaign!r}")
+        campaign = CAMPAIGNS[campaign]
+    out = stops.copy()
+    if spots is not None and len(spots):
+        extra = spots[spots["kind"].isin(campaign.added_kinds)].copy()
+        known_ids = set(out.get("spot_id", pd.Series(dtype=str)).dropna().astype(str))
+        known_names = set(out["name"].astype(str))
+        if "spot_id" in extra:
+            extra = extra[~extra["spot_id"].astype(str).isin(known_ids)]
+        extra = extra[~extra["name"].astype(str).isin(known_names)]
+        extra["priority"] = campaign.added_priority
+        extra["required"] = False
+        keep = [c for c in ("spot_id", "name", "kind", "priority", "required", "geometry") if c in extra]
+        out = pd.concat([out, extra[keep]], ignore_index=True)
+        out = gpd.GeoDataFrame(out, geometry="geometry", crs=stops.crs or WGS84)
+    persons = pd.to_numeric(out["persons"], errors="coerce").fillna(1.0) if "persons" in out else pd.Series(1.0, index=out.index)
+    out["load"] = np.maximum(1, np.rint(persons.to_numpy() * campaign.supplies_per_person)).astype(int)
+    service = pd.to_numeric(out["service_min"], errors="coerce").fillna(DEFAULT_SERVICE_MIN) if "service_min" in out else pd.Series(DEFAULT_SERVICE_MIN, index=out.index)
+    out["service_min"] = service + campaign.extra_service_min
+    out["priority"] = pd.to_numeric(out.get("priority", 1), errors="coerce").fillna(1).astype(int)
+    out["required"] = out["required"].fillna(False).astype(bool) if "required" in out else False
+    out.attrs["campaign"] = campaign.key
+    return out
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass
+class PatrolRoute:
+    """One team's round: ordered stops with times (minutes after the first midnight), road path."""
+
+    team: str
+    mode: str
+    depot: str
+    stops: pd.DataFrame
+    legs: list[NDArray[np.float64]]
+    leg_minutes: list[float]
+    leg_metres: list[float]
+    departure_min: float
+    return_min: float
+    load: int
+
+    @property
+    def travel_min(self) -> float:
+        """Minutes on the move."""
+        return float(sum(self.leg_minutes))
+
+    @property
+    def distance_m(self) -> float:
+        """Metres travelled."""
+        return float(sum(self.leg_metres))
+
+
+@dataclass
+class PatrolPlan:
+    """Routes for all teams, the stops left out with reasons, and a summary."""
+
+    region: str
+    crs: str
+    routes: list[PatrolRoute]
+    depots: gpd.GeoDataFrame
+    unserved: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def stops_frame(self) -> gpd.GeoDataFrame:
+        """Every visit as a WGS-84 point: team, order, stop, arrival/departure clock times."""
+        frames = [r.stops.assign(team=r.team, mode=r.mode) for r in self.routes if len(r.stops)]
+        if not frames:
+            return gpd.GeoDataFrame(columns=["team", "order", "name", "geometry"], geometry="geometry", crs=WGS84)
+        table = pd.concat(frames, ignore_index=True)
+        lon, lat = xy_to_lonlat(table["x"].to_numpy(), table["y"].to_numpy(), self.crs)
+        return gpd.GeoDataFrame(table.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+
+    def legs_frame(self) -> gpd.GeoDataFrame:
+        """Every leg as a WGS-84 line along the roads: team, leg number, from, to, minutes, metres."""
+        rows, geoms = [], []
+        for r in self.routes:
+            names = [r.depot] + r.stops["name"].tolist() + [r.depot]
+            for k, (coords, minutes, metres) in enumerate(zip(r.legs, r.leg_minutes, r.leg_metres)):
+                lon, lat = xy_to_lonlat(coords[:, 0], coords[:, 1], self.crs)
+                geoms.append(shapely.linestrings(np.column_stack([lon, lat])) if len(coords) > 1 else shapely.Point(lon[0], lat[0]))
+                rows.append({"team": r.team, "mode": r.mode, "leg": k + 1, "from": names[k], "to": names[k + 1],
+                             "minutes": round(minutes, 1), "metres": round(metres, 1)})
+        return gpd.GeoDataFrame(rows, geometry=geoms, crs=WGS84) if rows else gpd.GeoDataFrame(columns=["team", "leg", "geometry"], geometry="geometry", crs=WGS84)
+
+    def to_geojson(self) -> dict[str, Any]:
+        """One FeatureCollection: depots, visits (points) and legs (lines), WGS-84."""
+        import json
+
+        features: list[dict] = []
+        for frame, layer in ((self.depots, "depot"), (self.stops_frame(), "stop"), (self.legs_frame(), "leg")):
+            if len(frame):
+                data = json.loads(frame.assign(layer=layer).to_json(drop_id=True))
+                features += data["features"]
+        return {"type": "FeatureCollection", "features": features, "properties": self.summary}
+
+    def gpx_tracks(self) -> list[dict[str, Any]]:
+        """Plain data for GPX: per team a track (lon, lat) and numbered waypoints with times."""
+        tracks = []
+        stops = self.stops_frame()
+        legs = self.legs_frame()
+        for r in self.routes:
+            lines = legs[legs["team"] == r.team].geometry
+            coords: list[tuple[float, float]] = []
+            for g in lines:
+                for xy in np.asarray(g.coords):
+                    if not coords or (abs(coords[-1][0] - xy[0]) > 1e-12 or abs(coords[-1][1] - xy[1]) > 1e-12):
+                        coords.append((float(xy[0]), float(xy[1])))
+            mine = stops[stops["team"] == r.team]
+            waypoints = [
+                {"name": f"{int(row.order)}. {row['name']}", "lon": float(row.geometry.x), "lat": float(row.geometry.y),
+                 "description": f"{row['arrival']}–{row['departure']}", "minutes": float(row["arrival_min"])}
+                for _, row in mine.iterrows()
+            ]
+            tracks.append({"name": f"{r.team} ({r.depot})", "points": coords, "waypoints": waypoints})
+        return tracks
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready plan: summary, per-team stop lists, unserved stops with reasons."""
+        teams = []
+        for r in self.routes:
+            teams.append({
+                "team": r.team, "mode": r.mode, "depot": r.depot, "departure": clock(r.departure_min), "return": clock(r.return_min),
+                "travel_min": round(r.travel_min, 1), "distance_m": round(r.distance_m, 1), "load": r.load,
+                "stops": r.stops.drop(columns=["x", "y"]).to_dict("records"),
+            })
+        return {"summary": self.summary, "teams": teams, "unserved": self.unserved.to_dict("records")}
+
+
+# ---------------------------------------------------------------------------- inputs
+def _column(frame: pd.DataFrame, name: str, default: Any) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(default, index=frame.index)
+
+
+def _inside(region: Region, frame: gpd.GeoDataFrame, what: str) -> NDArray[np.float64]:
+    """Metric coordinates of WGS-84 points, refusing points outside the region (naming the first)."""
+    if frame.crs is not None and not frame.crs.equals(WGS84):
+        frame = frame.to_crs(WGS84)
+    if frame.geometry.isna().any() or frame.geometry.is_empty.any():
+        k = int(np.flatnonzero((frame.geometry.isna() | frame.geometry.is_empty).to_numpy())[0])
+        raise ValueError(f"{what} '{frame.iloc[k].get('name', k)}' (row {k}) has no location")
+    xy = points_xy(frame, region.crs)
+    outline = shapely.transform(region.boundary, lambda c: np.column_stack(lonlat_to_xy(c[:, 0], c[:, 1], region.crs)))
+    far = shapely.distance(outline, shapely.points(xy)) > MAX_OUTSIDE_M
+    if far.any():
+        k = int(np.flatnonzero(far)[0])
+        raise ValueError(f"{what} '{frame.iloc[k].get('name', k)}' (row {k}) lies outside the region '{region.name}'")
+    return xy
+
+
+def _shift_minutes(team: Team, anchor: float) -> tuple[float, float]:
+    start = parse_clock(team.shift[0], f"team '{team.name}' shift start")
+    end = parse_clock(team.shift[1], f"team '{team.name}' shift end")
+    if start < anchor:
+        start += 1440
+    if end <= start:
+        end += 1440
+    return start, end
+
+
+def _on_timeline(minutes: float, anchor: float) -> float:
+    return minutes + 1440 if minutes < anchor else minutes
+
+
+def _travel(region: Region, mode: str, xy: NDArray[np.float64]) -> tuple[NDArray, NDArray, NetworkCosts, NDArray[np.bool_]]:
+    """Duration (seconds) and distance (metres) matrices for one team mode; snap-too-far flags."""
+    net_mode = MODE_NETWORK[mode]
+    if net_mode not in region.networks:
+        raise ValueError(f"teams with mode '{mode}' need a {net_mode} network, and region '{region.name}' has none")
+    net = region.networks[net_mode]
+    length_costs = NetworkCosts(net, xy, weight="length")
+    metres = length_costs.matrix(None, None)
+    speed = MODE_SPEED_MPS[mode]
+    if speed is None:
+        seconds = NetworkCosts(net, xy, weight="time", index=length_costs.index).matrix(None, None)
+    else:
+        seconds = metres / speed
+    return seconds, metres, length_costs, length_costs.snap.too_far
+
+
+def plan_patrols(
+    region: Region,
+    stops: gpd.GeoDataFrame,
+    depots: gpd.GeoDataFrame,
+    teams: list[Team],
+    *,
+    time_limit: float = 10.0,
+    seed: int = 0,
+) -> PatrolPlan:
+    """Plan one patrol shift (see the module docstring).
+
+    Parameters
+    ----------
+    region
+        The region whose networks are used.
+    stops
+        WGS-84 points with ``name`` and optionally ``kind``, ``priority`` (1–5),
+        ``service_min`` (minutes), ``window_start``/``window_end`` (HH:MM), ``required``,
+        ``load`` (supplies).
+    depots
+        WGS-84 points with ``name`` (relief stations).
+    teams
+        The teams (:class:`Team`).
+    time_limit
+        Seconds for the routing search.
+    seed
+        Random seed (same seed, same plan unless the time limit cut the search).
+
+    Raises
+    ------
+    ValueError
+        Bad input, naming the field or the stop: no teams, unknown depot, stop outside the
+        region, window that ends before it starts.
+    InfeasibleProblem
+        A required stop cannot be served (named, with the reason).
+    """
+    if not teams:
+        raise ValueError("teams: no patrol teams given (at least one is needed)")
+    if len(stops) == 0:
+        raise ValueError("stops: no patrol stops given")
+    if len(depots) == 0:
+        raise ValueError("depots: no depot (relief station) given")
+    if "name" not in stops or "name" not in depots:
+        raise ValueError("stops and depots need a 'name' column")
+    depot_names = depots["name"].astype(str).tolist()
+    for t in teams:
+        if t.mode not in MODE_NETWORK:
+            raise ValueError(f"team '{t.name}': mode must be one of {', '.join(MODE_NETWORK)}, not {t.mode!r}")
+        if t.depot not in depot_names:
+            raise ValueError(f"team '{t.name}': depot '{t.depot}' is not among the depots ({', '.join(depot_names)})")
+        if t.count < 1:
+            raise ValueError(f"team '{t.name}': count must be at least 1")
+        if t.capacity is not None and t.capacity < 0:
+            raise ValueError(f"team '{t.name}': capacity must be ≥ 0")
+    stops = stops.reset_index(drop=True)
+    depots = depots.reset_index(drop=True)
+    depot_xy = _inside(region, depots, "depot")
+    stop_xy = _inside(region, stops, "stop")
+    names = stops["name"].astype(str)
+    n_dep, n_stop = len(depots), len(stops)
+
+    anchor = min(parse_clock(t.shift[0], f"team '{t.name}' shift start") for t in teams)
+    shifts = [_shift_minutes(t, anchor) for t in teams]
+    day_start, day_end = min(s[0] for s in shifts), max(s[1] for s in shifts)
+    windows = np.tile([day_start, day_end], (n_stop, 1)).astype(float)
+    ws, we = _column(stops, "window_start", None), _column(stops, "window_end", None)
+    for i in range(n_stop):
+        if ws.iloc[i] is None or (isinstance(ws.iloc[i], float) and math.isnan(ws.iloc[i])):
+            continue
+        a = _on_timeline(parse_clock(ws.iloc[i], f"stop '{names[i]}' window_start"), anchor)
+        b = _on_timeline(parse_clock(we.iloc[i], f"stop '{names[i]}' window_end"), anchor)
+        if b < a:
+            raise ValueError(f"stop '{names[i]}': its time window ends ({we.iloc[i]}) before it starts ({ws.iloc[i]})")
+        windows[i] = (a, b)
+    priority = pd.to_numeric(_column(stops, "priority", 1), errors="coerce")
+    if priority.isna().any() or (priority < 0).any():
+        k = int(np.flatnonzero((priority.isna() | (priority < 0)).to_numpy())[0])
+        raise ValueError(f"stop '{names[k]}': priority must be a number ≥ 0")
+    service_min = pd.to_numeric(_column(stops, "service_min", DEFAULT_SERVICE_MIN), errors="coerce").fillna(DEFAULT_SERVICE_MIN)
+    if (service_min < 0).any():
+        raise ValueError(f"stop '{names[int(np.flatnonzero((service_min < 0).to_numpy())[0])]}': service_min must be ≥ 0 minutes")
+    required = _column(stops, "required", False).fillna(False).astype(bool).to_numpy()
+    load = pd.to_numeric(_column(stops, "load", 0), errors="coerce").fillna(0).astype(int).to_numpy()
+    if (load < 0).any():
+        raise ValueError(f"stop '{names[int(np.flatnonzero(load < 0)[0])]}': load must be ≥ 0")
+
+    # travel matrices per mode (locations: depots, then stops)
+    xy = np.vstack([depot_xy, stop_xy])
+    modes = sorted({t.mode for t in teams})
+    travel = {m: _travel(region, m, xy) for m in modes}
+    fleets = [
+        Fleet(count=t.count, depot=depot_names.index(t.depot), shift=(s[0] * 60, s[1] * 60),
+              max_duration=t.max_duration_min * 60 if t.max_duration_min is not None else None,
+              capacity=t.capacity, profile=modes.index(t.mode), name=t.name)
+        for t, s in zip(teams, shifts)
+    ]
+
+    reasons = _unservable(fleets, travel, modes, windows * 60, service_min.to_numpy() * 60, load, n_dep)
+    bad_required = [i for i in range(n_stop) if required[i] and reasons[i]]
+    if bad_required:
+        i = bad_required[0]
+        raise InfeasibleProblem(f"required stop '{names[i]}' cannot be served: {reasons[i]}")
+    servable = np.array([not r for r in reasons])
+    keep = np.flatnonzero(servable)
+    routes_out: list[PatrolRoute] = []
+    unserved_rows = [
+        {"name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
+        for i in range(n_stop) if reasons[i]
+    ]
+    solution = None
+    if len(keep):
+        loc = np.concatenate([np.arange(n_dep), n_dep + keep])
+        problem = RoutingProblem(
+            durations=[travel[m][0][np.ix_(loc, loc)] for m in modes],
+            distances=[travel[m][1][np.ix_(loc, loc)] for m in modes],
+            n_depots=n_dep,
+            service=service_min.to_numpy()[keep] * 60,
+            windows=windows[keep] * 60,
+            fleets=fleets,
+            prize=priority.to_numpy(float)[keep],
+            required=required[keep],
+            load=load[keep],
+            cost="duration",
+        )
+        solution = solve_routes(problem, time_limit=time_limit, seed=seed)
+        for s in solution.unvisited:
+            i = int(keep[s])
+            unserved_rows.append({"name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]),
+                                  "required": False, "reason": "not enough time in the shifts (lower priority than the stops visited)"})
+        kinds = _column(stops, "kind", "hotspot").astype(str)
+        for route in solution.routes:
+            team = teams[route.fleet]
+            mode = team.mode
+            costs = travel[mode][2]
+            seconds, metres = travel[mode][0], travel[mode][1]
+            d = depot_names.index(team.depot)
+            seq = [d] + [n_dep + int(keep[v.stop]) for v in route.visits] + [d]
+            legs, leg_min, leg_m = [], [], []
+            for a, b in zip(seq[:-1], seq[1:]):
+                path = costs.path(a, b)
+                legs.append(path.coords)
+                leg_min.append(float(seconds[a, b]) / 60)
+                leg_m.append(float(metres[a, b]))
+            rows = []
+            for order, v in enumerate(route.visits, start=1):
+                i = int(keep[v.stop])
+                rows.append({
+                    "order": order, "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]),
+                    "arrival": clock(v.arrival / 60), "start": clock(v.start / 60), "departure": clock(v.departure / 60),
+                    "arrival_min": v.arrival / 60, "departure_min": v.departure / 60, "wait_min": (v.start - v.arrival) / 60,
+                    "load": int(load[i]), "x": stop_xy[i, 0], "y": stop_xy[i, 1],
+                })
+            label = f"{team.name} {route.team + 1}" if team.count > 1 else team.name
+            routes_out.append(PatrolRoute(
+                team=label, mode=mode, depot=team.depot, stops=pd.DataFrame(rows), legs=legs, leg_minutes=leg_min, leg_metres=leg_m,
+                departure_min=route.departure / 60, return_min=route.return_time / 60, load=route.load,
+            ))
+    unserved = pd.DataFrame(unserved_rows, columns=["name", "kind", "priority", "required", "reason"])
+    unserved = unserved.sort_values(["priority", "name"], ascending=[False, True]).reset_index(drop=True)
+    depot_frame = gpd.GeoDataFrame({"name": depot_names}, geometry=depots.to_crs(WGS84).geometry.to_numpy() if depots.crs is not None else depots.geometry.to_numpy(), crs=WGS84)
+    visited = sum(len(r.stops) for r in routes_out)
+    summary = {
+        "region": region.name,
+        "data": "synthetic (not a real place)" if region.is_synthetic else "OpenStreetMap",
+        "campaign": stops.attrs.get("campaign"),
+        "campaign_names": CAMPAIGN_NAMES.get(stops.attrs.get("campaign"), None),
+        "teams": [{"name": t.name, "count": t.count, "mode": t.mode, "mode_label": TEAM_MODES[t.mode], "depot": t.depot,
+                   "shift": [clock(s[0]), clock(s[1])], "capacity": t.capacity} for t, s in zip(teams, shifts)],
+        "routes": len(routes_out),
+        "stops": n_stop,
+        "visited": visited,
+        "unserved": int(len(unserved)),
+        "priority_collected": float(sum(r.stops["priority"].sum() for r in routes_out if len(r.stops))),
+        "priority_total": float(priority.sum()),
+        "travel_min": round(sum(r.travel_min for r in routes_out), 1),
+        "distance_m": round(sum(r.distance_m for r in routes_out), 1),
+        "solver": {"name": "PyVRP (iterated local search)", "seed": seed, "seconds": round(solution.seconds, 3) if solution else 0.0,
+                   "iterations": solution.iterations if solution else 0},
+        "stop_kinds": {k: PATROL_STOP_KINDS.get(k, {"zh": k, "en": k}) for k in sorted(set(_column(stops, "kind", "hotspot").astype(str)))},
+    }
+    return PatrolPlan(region.name, region.crs, routes_out, depot_frame, unserved, summary)
+
+
+def _unservable(
+    fleets: list[Fleet],
+    travel: dict[str, tuple],
+    modes: list[str],
+    windows_s: NDArray[np.float64],
+    service_s: NDArray[np.float64],
+    load: NDArray[np.int64],
+    n_dep: int,
+) -> list[str]:
+    """Per stop: "" if some team could serve it alone, else why no team can."""
+    return [_why_unservable(i, fleets, travel, modes, windows_s, service_s, load, n_dep) for i in range(len(windows_s))]
+
+
+def _why_unservable(
+    i: int,
+    fleets: list[Fleet],
+    travel: dict[str, tuple],
+    modes: list[str],
+    windows_s: NDArray[np.float64],
+    service_s: NDArray[np.float64],
+    load: NDArray[np.int64],
+    n_dep: int,
+) -> str:
+    """Empty string if some team could serve stop ``i`` on its own, else every reason why none can."""
+    loc = n_dep + i
+    why: set[str] = set()
+    for f in fleets:
+        seconds, _, _, too_far = travel[modes[f.profile]]
+        if too_far[loc]:
+            why.add("unreachable: too far from any road")
+            continue
+        go, back = seconds[f.depot, loc], seconds[loc, f.depot]
+        if not (np.isfinite(go) and np.isfinite(back)):
+            why.add("unreachable on the road network from its team's depot")
+            continue
+        if f.capacity is not None and load[i] > f.capacity:
+            why.add(f"over capacity: needs {int(load[i])} supplies, a team carries {f.capacity}")
+            continue
+        # earliest service start, then back at the depot; a late departure avoids waiting
+        arrive = max(f.shift[0] + go, windows_s[i, 0])
+        longest = f.max_duration if f.max_duration is not None else f.shift[1] - f.shift[0]
+        if arrive > windows_s[i, 1] or arrive + service_s[i] + back > f.shift[1] or go + service_s[i] + back > longest:
+            why.add("outside every shift (its time window cannot be reached with the team back in time)")
+            continue
+        return ""
+    return "; ".join(sorted(why))
