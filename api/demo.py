@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import save_npz
 
-from geodata.export import export_region, write_csv, write_geojson, write_json, write_region_report
+from geodata.export import export_region, write_csv, write_geojson, write_gpx, write_json, write_region_report
 from geodata.region import Region
 from planner.accessibility import reach_summary
 from planner.region_costs import region_costs
+from planner.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
+from planner.visits import HomeVisitPlan, plan_home_visits_on_region
 
 Step = Callable[[str], None]
 WALK_15_MIN_S = 15 * 60.0
@@ -33,6 +35,8 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
+    patrol: PatrolPlan | None = None
+    visits: HomeVisitPlan | None = None
 
 
 def coverage_step(region: Region, out: Path, result: DemoResult) -> None:
@@ -108,6 +112,76 @@ def plan_step(region: Region, scenario: Scenario, out: Path, stem: str, result: 
     return plan
 
 
+NIGHT_PATROL_STOPS = 30
+NIGHT_PATROL_TEAMS = [dict(name="夜巡队 / night patrol", count=3, mode="walk", shift=("20:00", "02:00"), max_duration_min=120)]
+"""The demo's night round: 3 walking teams, 20:00–02:00, at most 2 hours each, over the 30
+highest-priority patrol spots (stations, bus stations, shelters, bridges, parks …)."""
+
+
+def demo_depots(region: Region) -> tuple[pd.DataFrame, str]:
+    """Depots for the demo: the region's relief stations, else its existing social facilities
+    (an assumption for the demo, said in the output)."""
+    sites = region.sites
+    rescue = sites[sites["type"] == "rescue_station"]
+    if len(rescue):
+        return rescue[["name", "geometry"]].reset_index(drop=True), "relief stations of the region"
+    social = sites[(sites["status"] == "existing") & (sites["type"] == "care_centre")]
+    if len(social) == 0:
+        raise ValueError(f"region '{region.name}' has no relief station or existing social facility to start patrols from")
+    return social[["name", "geometry"]].head(1).reset_index(drop=True), "assumed: an existing social facility from OSM serves as the patrol base (the sample has no relief station)"
+
+
+def patrol_step(region: Region, out: Path, result: DemoResult) -> PatrolPlan:
+    """Night patrol: 3 teams over the 30 highest-priority patrol spots; JSON, GeoJSON, GPX."""
+    if "patrol_spots" not in region.layers or len(region.layers["patrol_spots"]) == 0:
+        raise ValueError(f"region '{region.name}' has no patrol spots layer")
+    depots, depot_note = demo_depots(region)
+    stops = stops_from_spots(region.layers["patrol_spots"], limit=NIGHT_PATROL_STOPS)
+    teams = [Team(depot=depots["name"].iloc[0], **spec) for spec in NIGHT_PATROL_TEAMS]
+    plan = plan_patrols(region, stops, depots, teams, time_limit=10, seed=0)
+    plan.summary["depot_note"] = depot_note
+    folder = out / "patrols"
+    payload = plan.to_dict()
+    result.files += [
+        write_json(folder / "night-patrol.json", payload),
+        write_geojson(plan.legs_frame(), folder / "night-patrol-legs.geojson"),
+        write_geojson(plan.stops_frame(), folder / "night-patrol-stops.geojson"),
+        write_gpx(plan.gpx_tracks(), folder / "night-patrol.gpx"),
+    ]
+    s = plan.summary
+    result.figures["night patrol: stops visited"] = f"{s['visited']} of {s['stops']} by {s['routes']} teams"
+    result.figures["night patrol: walking"] = f"{s['travel_min']:.0f} min, {s['distance_m'] / 1000:.1f} km in all"
+    result.figures["night patrol: planned in"] = f"{s['solver']['seconds']:.1f} s"
+    result.patrol = plan
+    return plan
+
+
+def visits_step(region: Region, out: Path, result: DemoResult, *, year: int = 2026, month: int = 12) -> HomeVisitPlan:
+    """Home-visit rounds for elders living alone: buildings with at least one estimated elder
+    living alone, visited twice a month by social workers based at the care and community
+    centres (an assumption for the demo)."""
+    demand = region.demand
+    homes = demand[demand["pop_alone"] >= 0.5]
+    elders = pd.DataFrame({"name": homes["demand_id"].astype(str), "visits_per_month": 2})
+    elders = homes[["geometry"]].assign(**elders)
+    bases = region.sites[region.sites["type"] == "care_centre"]
+    visitors = bases[["name", "geometry"]].assign(capacity=25, weekdays="1,2,3,4,5")
+    plan = plan_home_visits_on_region(region, elders, visitors, year=year, month=month, max_travel_min=20)
+    plan.summary["note"] = "elders living alone are estimated per building; visitors are assumed social workers at the region's care and community centres"
+    folder = out / "visits"
+    result.files += [
+        write_json(folder / "home-visits.json", {"summary": plan.summary, "unserved": plan.unserved.to_dict("records")}),
+        write_csv(plan.assignment, folder / "home-visits-assignment.csv"),
+        write_csv(plan.calendar, folder / "home-visits-calendar.csv"),
+        write_csv(plan.visitors, folder / "home-visits-visitors.csv"),
+    ]
+    s = plan.summary
+    result.figures["home visits: elders with both monthly visits"] = f"{s['elders_with_all_visits']} of {s['elders']} ({s['month']})"
+    result.figures["home visits: longest walk for a visitor"] = f"{s['max_travel_min']} min"
+    result.visits = plan
+    return plan
+
+
 def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     """Run every step of the main job on ``region`` and write the results to ``out``."""
     result = DemoResult(out)
@@ -120,4 +194,8 @@ def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     plan_step(region, MEAL_SCENARIO, out, "meal-points", result)
     step("care-centre plan (one per town, 15 min walk)")
     plan_step(region, CARE_SCENARIO, out, "care-centres", result)
+    step("night patrol routes (3 teams, 30 patrol spots, 20:00–02:00)")
+    patrol_step(region, out, result)
+    step("home-visit rounds for elders living alone (twice a month)")
+    visits_step(region, out, result)
     return result

@@ -183,6 +183,54 @@ def apply_campaign(stops: gpd.GeoDataFrame, spots: gpd.GeoDataFrame | None, camp
     return out
 
 
+KIND_PRIORITY: dict[str, int] = {
+    "hotspot": 5, "station": 5, "underpass": 5, "bridge": 4, "bus_station": 4, "shelter": 4,
+    "park": 3, "marketplace": 3, "subway_entrance": 3, "place_of_worship": 2, "toilets": 2, "drinking_water": 1,
+}
+"""Default priority (1–5) of a stop by kind, when records give none: stations, underpasses and
+bridges first (where people sleep rough most often), then parks and markets."""
+
+
+def stops_from_spots(spots: gpd.GeoDataFrame, *, limit: int | None = None, kinds: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
+    """Patrol stops from candidate spots (e.g. the region's ``patrol_spots`` layer).
+
+    Priorities come from :data:`KIND_PRIORITY`; with ``limit``, the highest-priority spots are
+    kept (ties by ``spot_id``, so the choice is stable).
+    """
+    if kinds is not None:
+        spots = spots[spots["kind"].isin(kinds)]
+    out = spots.copy()
+    out["priority"] = out["kind"].map(KIND_PRIORITY).fillna(1).astype(int)
+    out["service_min"] = DEFAULT_SERVICE_MIN
+    out["required"] = False
+    out = out.sort_values(["priority", "spot_id"], ascending=[False, True])
+    if limit is not None:
+        out = out.head(limit)
+    return out.reset_index(drop=True)
+
+
+def hotspot_stops(hotspots: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
+    """Patrol stops from :func:`planner.hotspots.find_hotspots` output (metric ``x``/``y`` in ``crs``).
+
+    Each hotspot keeps its priority and its time window; ``persons`` (for campaign supplies) is
+    the average number of cases per month over its active period, at least 1.
+    """
+    lon, lat = xy_to_lonlat(hotspots["x"].to_numpy(), hotspots["y"].to_numpy(), crs)
+    months = ((hotspots["last_seen"] - hotspots["first_seen"]).dt.days / 30.4).clip(lower=1.0)
+    return gpd.GeoDataFrame({
+        "spot_id": [f"hotspot-{h + 1}" for h in hotspots["hotspot"]],
+        "name": [f"热点{h + 1} / hotspot {h + 1}" for h in hotspots["hotspot"]],
+        "kind": "hotspot",
+        "priority": hotspots["priority"].astype(int).to_numpy(),
+        "service_min": DEFAULT_SERVICE_MIN,
+        "window_start": hotspots["window_start_min"].round().to_numpy(),
+        "window_end": np.minimum(hotspots["window_end_min"].round().to_numpy(), 2 * 1440),
+        "required": False,
+        "cases": hotspots["cases"].to_numpy(),
+        "persons": np.maximum(1, np.round(hotspots["cases"].to_numpy() / months.to_numpy())).astype(int),
+    }, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+
+
 # ---------------------------------------------------------------------------- results
 @dataclass
 class PatrolRoute:
@@ -442,8 +490,9 @@ def plan_patrols(
     servable = np.array([not r for r in reasons])
     keep = np.flatnonzero(servable)
     routes_out: list[PatrolRoute] = []
+    stop_ids = stops["spot_id"].astype(str) if "spot_id" in stops else pd.Series([f"stop-{i + 1}" for i in range(n_stop)])
     unserved_rows = [
-        {"name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
+        {"stop_id": stop_ids.iloc[i], "name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
         for i in range(n_stop) if reasons[i]
     ]
     solution = None
@@ -464,7 +513,7 @@ def plan_patrols(
         solution = solve_routes(problem, time_limit=time_limit, seed=seed)
         for s in solution.unvisited:
             i = int(keep[s])
-            unserved_rows.append({"name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]),
+            unserved_rows.append({"stop_id": stop_ids.iloc[i], "name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]),
                                   "required": False, "reason": "not enough time in the shifts (lower priority than the stops visited)"})
         kinds = _column(stops, "kind", "hotspot").astype(str)
         for route in solution.routes:
@@ -484,7 +533,7 @@ def plan_patrols(
             for order, v in enumerate(route.visits, start=1):
                 i = int(keep[v.stop])
                 rows.append({
-                    "order": order, "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]),
+                    "order": order, "stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]),
                     "arrival": clock(v.arrival / 60), "start": clock(v.start / 60), "departure": clock(v.departure / 60),
                     "arrival_min": v.arrival / 60, "departure_min": v.departure / 60, "wait_min": (v.start - v.arrival) / 60,
                     "load": int(load[i]), "x": stop_xy[i, 0], "y": stop_xy[i, 1],
@@ -494,7 +543,7 @@ def plan_patrols(
                 team=label, mode=mode, depot=team.depot, stops=pd.DataFrame(rows), legs=legs, leg_minutes=leg_min, leg_metres=leg_m,
                 departure_min=route.departure / 60, return_min=route.return_time / 60, load=route.load,
             ))
-    unserved = pd.DataFrame(unserved_rows, columns=["name", "kind", "priority", "required", "reason"])
+    unserved = pd.DataFrame(unserved_rows, columns=["stop_id", "name", "kind", "priority", "required", "reason"])
     unserved = unserved.sort_values(["priority", "name"], ascending=[False, True]).reset_index(drop=True)
     depot_frame = gpd.GeoDataFrame({"name": depot_names}, geometry=depots.to_crs(WGS84).geometry.to_numpy() if depots.crs is not None else depots.geometry.to_numpy(), crs=WGS84)
     visited = sum(len(r.stops) for r in routes_out)

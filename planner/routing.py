@@ -172,9 +172,16 @@ class RoutingSolution:
     stats: dict = field(default_factory=dict)
 
 
-def _int(values: NDArray[np.float64], scale: float) -> NDArray[np.int64]:
-    """Scale and round to PyVRP's integers; inf becomes :data:`UNREACHABLE`."""
-    out = np.where(np.isfinite(values), np.rint(np.asarray(values, float) * scale), UNREACHABLE)
+def _int(values: NDArray[np.float64], scale: float, rounding: str = "nearest") -> NDArray[np.int64]:
+    """Scale and round to PyVRP's integers; inf becomes :data:`UNREACHABLE`.
+
+    ``rounding="up"`` / ``"down"`` keep the integer problem on the safe side of the real one
+    (travel times and window openings up, window closings and shift ends down), so that every
+    integer-feasible route is feasible in real time too.
+    """
+    scaled = np.asarray(values, float) * scale
+    fn = {"nearest": np.rint, "up": lambda a: np.ceil(a - 1e-9), "down": lambda a: np.floor(a + 1e-9)}[rounding]
+    out = np.where(np.isfinite(scaled), fn(np.where(np.isfinite(scaled), scaled, 0.0)), UNREACHABLE)
     return np.minimum(out, UNREACHABLE).astype(np.int64)
 
 
@@ -226,8 +233,8 @@ def solve_routes(
         depot_windows = np.asarray(problem.depot_windows, float).reshape(n_dep, 2)
     else:
         depot_windows = np.tile([min(f.shift[0] for f in problem.fleets), max(f.shift[1] for f in problem.fleets)], (n_dep, 1))
-    dw = _int(depot_windows, scale)
-    depots = [Depot(d, tw_early=int(dw[d, 0]), tw_late=int(dw[d, 1])) for d in range(n_dep)]
+    dw_early, dw_late = _int(depot_windows[:, 0], scale, "up"), _int(depot_windows[:, 1], scale, "down")
+    depots = [Depot(d, tw_early=int(dw_early[d]), tw_late=int(dw_late[d])) for d in range(n_dep)]
 
     # prizes above any possible travel cost, so priority always beats travel
     if problem.cost == "duration":
@@ -239,15 +246,15 @@ def solve_routes(
     if prizes.max(initial=0) > 2**62 // max(n_stop, 1):
         raise ValueError("prize: priorities too large to combine with travel costs; use small integers (e.g. 1–5)")
     has_load = bool(problem.load.any()) or any(f.capacity is not None for f in problem.fleets)
-    service = _int(problem.service, scale)
-    windows = _int(problem.windows, scale)
+    service = _int(problem.service, scale, "up")
+    tw_early, tw_late = _int(problem.windows[:, 0], scale, "up"), _int(problem.windows[:, 1], scale, "down")
     clients = [
         Client(
             n_dep + s,
             delivery=[int(problem.load[s])] if has_load else [],
             service_duration=int(service[s]),
-            tw_early=int(windows[s, 0]),
-            tw_late=int(windows[s, 1]),
+            tw_early=int(tw_early[s]),
+            tw_late=int(tw_late[s]),
             prize=int(prizes[s]),
             required=bool(problem.required[s]),
         )
@@ -256,7 +263,7 @@ def solve_routes(
     big_capacity = int(max(problem.load.sum(), 1))
     vehicle_types = []
     for fleet in problem.fleets:
-        shift = _int(np.array(fleet.shift), scale)
+        shift = (_int(np.array([fleet.shift[0]]), scale, "up")[0], _int(np.array([fleet.shift[1]]), scale, "down")[0])
         kwargs = dict(
             num_available=int(fleet.count),
             start_depot=fleet.depot,
@@ -269,12 +276,12 @@ def solve_routes(
             name=fleet.name,
         )
         if fleet.max_duration is not None:
-            kwargs["shift_duration"] = int(_int(np.array([fleet.max_duration]), scale)[0])
+            kwargs["shift_duration"] = int(_int(np.array([fleet.max_duration]), scale, "down")[0])
         if has_load:
             kwargs["capacity"] = [int(fleet.capacity) if fleet.capacity is not None else big_capacity]
         vehicle_types.append(VehicleType(**kwargs))
     distance_matrices = [_zero_diagonal(_int(d, scale)) for d in problem.distances]
-    duration_matrices = [_zero_diagonal(_int(d, scale)) for d in problem.durations]
+    duration_matrices = [_zero_diagonal(_int(d, scale, "up")) for d in problem.durations]
     data = ProblemData(locations, clients, depots, vehicle_types, distance_matrices, duration_matrices)
     criteria = [MaxRuntime(max(time_limit - (time.perf_counter() - started), 0.05))]
     if max_iterations is not None:
