@@ -20,7 +20,10 @@ from planner.accessibility import reach_summary
 from planner.region_costs import region_costs
 from planner.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
+from planner.service_area import plan_service_areas
 from planner.visits import HomeVisitPlan, plan_home_visits_on_region
+from maps.base import save_map
+from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
 
 Step = Callable[[str], None]
 WALK_15_MIN_S = 15 * 60.0
@@ -182,6 +185,39 @@ def visits_step(region: Region, out: Path, result: DemoResult, *, year: int = 20
     return plan
 
 
+def office_town(region: Region, plan: Plan) -> str:
+    """The town with the most residents not yet served by the plan (the demo's street office)."""
+    towns = plan.units[plan.units["level"] == "town"].copy()
+    towns["gap"] = towns["residents"] - towns["covered"]
+    return str(towns.sort_values(["gap", "unit_id"], ascending=[False, True])["unit_id"].iloc[0])
+
+
+def maps_step(region: Region, out: Path, result: DemoResult) -> list[Path]:
+    """Offline maps (zh and en) for planners, a street office and the patrol teams."""
+    import dataclasses
+
+    folder = out / "maps"
+    meal, care = result.plans["meal-points"], result.plans["care-centres"]
+    areas = plan_service_areas(region, meal)
+    town = office_town(region, meal)
+    office = run_scenario(region, dataclasses.replace(MEAL_SCENARIO, town=town, n_new=5, name=f"{MEAL_SCENARIO.name} · {town}"))
+    written = []
+    for lang in ("zh", "en"):
+        written += [
+            save_map(coverage_map(region, meal, service_areas=areas, lang=lang), folder / f"coverage-meal-points-{lang}.html"),
+            save_map(compliance_map(region, care, lang=lang), folder / f"compliance-care-centres-{lang}.html"),
+            save_map(suggestion_map(region, office, lang=lang), folder / f"suggestions-{town}-{lang}.html"),
+        ]
+        if result.patrol is not None:
+            written += [
+                save_map(patrol_map(result.patrol, lang=lang), folder / f"night-patrol-{lang}.html"),
+                save_map(patrol_map(result.patrol, lang=lang, print_mode=True), folder / f"night-patrol-print-{lang}.html"),
+            ]
+    result.files += written
+    result.figures["maps (offline, open in any browser)"] = str(folder)
+    return written
+
+
 def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     """Run every step of the main job on ``region`` and write the results to ``out``."""
     result = DemoResult(out)
@@ -198,4 +234,6 @@ def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     patrol_step(region, out, result)
     step("home-visit rounds for elders living alone (twice a month)")
     visits_step(region, out, result)
+    step("maps: coverage, compliance, site suggestions, patrol routes (zh/en, offline)")
+    maps_step(region, out, result)
     return result

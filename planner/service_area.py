@@ -9,12 +9,19 @@ nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 
 from planner.costs import NetworkCosts, StraightLineCosts, check_cutoff
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from geodata.region import Region
+    from planner.scenario import Plan
 
 DEFAULT_CORRIDOR_M = 50.0
 """Half-width of the area counted as reached on each side of a reached road, metres."""
@@ -81,3 +88,37 @@ def service_area(costs: NetworkCosts | StraightLineCosts, point: int, cutoff: fl
     length = float(shapely.length(lines).sum())
     polygon = shapely.union_all(shapely.buffer(lines, corridor_m, quad_segs=4))
     return ServiceArea(polygon, cutoff, costs.unit, costs.kind, length)
+
+
+def plan_service_areas(region: "Region", plan: "Plan", *, corridor_m: float = DEFAULT_CORRIDOR_M) -> "gpd.GeoDataFrame":
+    """Service areas of a plan's open sites within its standard, as WGS-84 polygons.
+
+    One row per open site: ``site_id``, ``name``, ``plan_status`` (existing/new), ``cutoff_min``,
+    ``area_km2`` and the polygon (travel by the scenario's mode from the site outwards).
+    """
+    import geopandas as gpd
+
+    from geodata.projection import WGS84, xy_to_lonlat
+    from planner.region_costs import points_xy
+
+    scenario = plan.scenario
+    sites = plan.sites
+    columns = ["site_id", "name", "plan_status", "cutoff_min", "area_km2", "geometry"]
+    if len(sites) == 0:
+        return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs=WGS84)
+    xy = points_xy(sites, region.crs)
+    if scenario.mode in region.networks:
+        costs: NetworkCosts | StraightLineCosts = NetworkCosts(region.networks[scenario.mode], xy, weight="time")
+    else:
+        costs = StraightLineCosts(xy, weight="time")
+    cutoff = float(scenario.standard_min) * 60.0
+    polygons, areas = [], []
+    for k in range(len(sites)):
+        area = service_area(costs, k, cutoff, corridor_m=corridor_m)
+        areas.append(round(area.area_m2 / 1e6, 4))
+        polygons.append(shapely.transform(area.polygon, lambda c: np.column_stack(xy_to_lonlat(c[:, 0], c[:, 1], region.crs))))
+    return gpd.GeoDataFrame(
+        {"site_id": sites["site_id"].to_numpy(), "name": sites["name"].to_numpy(), "plan_status": sites["plan_status"].to_numpy(),
+         "cutoff_min": float(scenario.standard_min), "area_km2": areas},
+        geometry=polygons, crs=WGS84,
+    )

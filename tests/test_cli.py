@@ -38,6 +38,18 @@ def test_demo_writes_region_outputs(tmp_path: Path, cache_dir: Path) -> None:
     assert "meal points: aged 60+ within 10 min walk, with the plan" in result.output.replace("\n", " ") or "with the plan" in result.output
     report = (tmp_path / "out" / "region" / "region-summary.md").read_text(encoding="utf-8")
     assert "人口为根据建筑轮廓推算的估计值" in report
+    patrol = json.loads((tmp_path / "out" / "patrols" / "night-patrol.json").read_text(encoding="utf-8"))
+    assert patrol["summary"]["stops"] == 30 and 1 <= len(patrol["teams"]) <= 3
+    assert sum(len(t["stops"]) for t in patrol["teams"]) + len(patrol["unserved"]) == 30
+    assert (tmp_path / "out" / "patrols" / "night-patrol.gpx").read_text(encoding="utf-8").count("<trk>") == len(patrol["teams"])
+    visits = json.loads((tmp_path / "out" / "visits" / "home-visits.json").read_text(encoding="utf-8"))
+    assert visits["summary"]["elders_with_all_visits"] + visits["summary"]["elders_short"] == visits["summary"]["elders"]
+    maps = sorted((tmp_path / "out" / "maps").glob("*.html"))
+    assert len(maps) == 10
+    for page in maps:
+        assert str(page) in result.output.replace("\n", "")
+        assert 'src="assets/leaflet/leaflet.js"' in page.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "maps" / "assets" / "jquery" / "jquery.min.js").is_file()
     # the second run loads the cached region
     again = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
     assert again.exit_code == 0 and "(loaded)" in again.output
