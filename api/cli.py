@@ -127,6 +127,46 @@ def demo(
     console.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
+@app.command()
+def serve(
+    region: Annotated[str, typer.Option("--region", help=REGION_HELP)] = "sample",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    db: Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: SQLite file in --data-dir).")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the database and map assets.")] = Path("planner-data"),
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Start the HTTP service (OpenAPI docs at /docs, offline) on the sample region or REGION."""
+    import os
+
+    import uvicorn
+
+    from api import store as db_mod
+    from api.service import Settings, create_app
+
+    try:
+        with steps() as step:
+            step(f"loading region {region!r}")
+            loaded = open_region(region, cache_dir, progress=step)
+    except (DataError, ValueError) as exc:
+        fail(exc)
+    url = db or os.environ.get("PLANNER_DB_URL") or db_mod.default_db_url(data_dir)
+    store = db_mod.Store(url)
+    admin = os.environ.get("PLANNER_ADMIN_KEY")
+    if store.count_keys() == 0 and not admin:
+        _, admin = store.create_key("first admin", "admin")
+        key_file = data_dir / "admin-key.txt"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(admin + "\n", encoding="utf-8")
+        key_file.chmod(0o600)
+        console.print(f"[bold]first start: admin key[/] {admin}  (also in {key_file}; shown once)")
+    store.engine.dispose()
+    application = create_app(Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url,
+                                      data_dir=data_dir, admin_key=admin))
+    console.print(f"serving {loaded.name} at http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 def _sample_sources() -> RegionSources:
     from geodata.sample import sample_sources
 

@@ -189,3 +189,32 @@ def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(gpx.to_xml(version="1.1"), encoding="utf-8")
     return path
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> object:
+    """A cell value that spreadsheet programs will not run as a formula (CSV/Excel injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def excel_bytes(sheets: dict[str, "pd.DataFrame"], headers: dict[str, str] | None = None) -> bytes:
+    """An .xlsx workbook (one sheet per frame) with headers renamed (e.g. to Chinese) and text
+    cells guarded against formula injection."""
+    import io
+
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            clean = frame.copy()
+            for col in clean.columns:
+                if clean[col].dtype == object or pd.api.types.is_string_dtype(clean[col]):
+                    clean[col] = clean[col].map(safe_cell)
+            clean = clean.rename(columns={c: (headers or {}).get(c, c) for c in clean.columns})
+            clean.to_excel(writer, sheet_name=str(safe_cell(name))[:31], index=False)
+    return buffer.getvalue()

@@ -544,13 +544,22 @@ class DemandSiteCosts:
         return direction == "demand_to_site"
 
     def coverage(self, cutoff: float, direction: Direction = "demand_to_site") -> CoverageMatrix:
-        """Every (demand, site) pair within ``cutoff``, as a sparse demand × site matrix."""
+        """Every (demand, site) pair within ``cutoff``, as a sparse demand × site matrix.
+
+        Results are remembered per (cutoff, direction): treat the returned matrix as read-only.
+        """
         from scipy.sparse import csr_matrix
 
+        memo = self.__dict__.setdefault("_coverage_memo", {})
+        if (float(cutoff), direction) in memo:
+            return memo[(float(cutoff), direction)]
         pairs = self.engine.within(self.site_index, self.demand_index, cutoff, reverse=self._reverse(direction))
         matrix = csr_matrix((pairs.cost, (pairs.target, pairs.source)), shape=(self.n_demand, self.n_sites))
         matrix.sort_indices()
-        return CoverageMatrix(matrix, float(cutoff), self.unit, self.kind, direction)
+        result = CoverageMatrix(matrix, float(cutoff), self.unit, self.kind, direction)
+        if len(memo) < 8:
+            memo[(float(cutoff), direction)] = result
+        return result
 
     def nearest(self, k: int, direction: Direction = "demand_to_site", cutoff: float | None = None) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Each demand point's ``k`` cheapest sites: (site indices, costs), shape ``(n_demand, k)``."""

@@ -9,6 +9,10 @@ travel times, compliance with every target, and the solver's account (bound, gap
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -295,9 +299,32 @@ def _unit_bounds(region: Region, scenario: Scenario, sites: gpd.GeoDataFrame, de
     return out
 
 
+_COSTS_CACHE: "OrderedDict[tuple, DemandSiteCosts]" = OrderedDict()
+_COSTS_LOCK = threading.Lock()
+COSTS_CACHE_SIZE = 16
+"""Travel-cost engines kept in memory (by network and point sets), so that repeated questions
+about the same town (a street office asking again) skip snapping and graph building."""
+
+
+def scenario_costs(region: Region, mode: str, weight: str, demand_xy: NDArray[np.float64], site_xy: NDArray[np.float64]) -> DemandSiteCosts:
+    """A :class:`DemandSiteCosts`, reused when the same network and points were asked before."""
+    network = region.networks[mode]
+    key = (id(network), weight, hashlib.sha1(demand_xy.tobytes()).hexdigest(), hashlib.sha1(site_xy.tobytes()).hexdigest())
+    with _COSTS_LOCK:
+        if key in _COSTS_CACHE:
+            _COSTS_CACHE.move_to_end(key)
+            return _COSTS_CACHE[key]
+    costs = DemandSiteCosts(network, demand_xy, site_xy, weight=weight)
+    with _COSTS_LOCK:
+        _COSTS_CACHE[key] = costs
+        while len(_COSTS_CACHE) > COSTS_CACHE_SIZE:
+            _COSTS_CACHE.popitem(last=False)
+    return costs
+
+
 def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
     demand, sites, is_candidate, is_existing = _select(region, scenario)
-    costs = DemandSiteCosts(region.networks[scenario.mode], points_xy(demand, region.crs), points_xy(sites, region.crs), weight=scenario.weight)
+    costs = scenario_costs(region, scenario.mode, scenario.weight, points_xy(demand, region.crs), points_xy(sites, region.crs))
     coverage = costs.coverage(scenario.standard, scenario.direction).costs  # type: ignore[arg-type]
     weights = demand[scenario.group].to_numpy(float)
     model = scenario.model

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
-OFFLINE_FLAGS = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]
+OFFLINE_FLAGS = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 
 
 def browser() -> str:
@@ -51,14 +51,15 @@ class Rendered:
         return [line for line in self.console if re.search(r"Uncaught|net::ERR|Failed to load|is not defined", line)]
 
 
-def render(html: Path, png: Path, *, width: int = 1200, height: int = 900, budget_ms: int = 4000) -> Rendered:
-    """Screenshot ``html`` into ``png`` and dump its DOM, offline; returns both and the console."""
+def render(html: Path | str, png: Path, *, width: int = 1200, height: int = 900, budget_ms: int = 4000) -> Rendered:
+    """Screenshot ``html`` (a file, or an http URL on loopback) into ``png`` and dump its DOM,
+    offline (loopback stays reachable); returns both and the console."""
     from PIL import Image
 
     exe = browser()
     common = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--window-size={width},{height}",
               *OFFLINE_FLAGS, f"--virtual-time-budget={budget_ms}", "--enable-logging=stderr", "--v=0"]
-    url = html.resolve().as_uri()
+    url = html if isinstance(html, str) else html.resolve().as_uri()
     shot = subprocess.run([*common, f"--screenshot={png}", url], capture_output=True, text=True, timeout=120)
     dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
     console = [line for line in (shot.stderr + dom.stderr).splitlines() if "CONSOLE" in line or "net::ERR" in line]

@@ -1,0 +1,87 @@
+"""Request bodies of the HTTP service (pydantic): every field bounded, so bad input is a 422 naming it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FacilityType = Literal["meal_point", "meal_hall", "care_centre", "care_station", "flagship", "care_home", "other"]
+Group = Literal["pop_all", "pop_60", "pop_80", "pop_alone"]
+Level = Literal["town", "community"]
+CLOCK_PATTERN = r"^([01]?\d|2[0-3])[:：][0-5]\d$"
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused (a typo is an error, not silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KeyIn(Strict):
+    """A new API key."""
+
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "planner", "street_office", "patrol"]
+    town: str | None = Field(None, max_length=200, description="street_office: the town (unit id or name) it may see")
+    station: str | None = Field(None, max_length=200, description="patrol: the relief station (depot name) it plans from")
+
+
+class ScenarioIn(Strict):
+    """A location-allocation scenario (see planner.scenario.Scenario)."""
+
+    name: str = Field("scenario", min_length=1, max_length=200)
+    facility_type: FacilityType = "meal_point"
+    model: Literal["mclp", "lscp", "pmedian", "pcenter", "attendance"] = "mclp"
+    group: Group = "pop_60"
+    mode: Literal["walk", "drive"] = "walk"
+    standard_min: float = Field(15.0, gt=0, le=180, description="service standard, minutes of travel")
+    n_new: int | None = Field(5, ge=0, le=10_000)
+    budget: float | None = Field(None, gt=0, le=1e12)
+    coverage_target: float | None = Field(None, gt=0, le=1)
+    existing: Literal["keep", "closable", "ignore"] = "keep"
+    required_sites: list[str] = Field(default_factory=list, max_length=1000)
+    forbidden_sites: list[str] = Field(default_factory=list, max_length=1000)
+    unit_min: dict[Level, int] = Field(default_factory=dict)
+    unit_max: dict[Level, int] = Field(default_factory=dict)
+    unit_min_residents: float = Field(0.0, ge=0, le=1e9)
+    capacitated: bool = False
+    town: str | None = Field(None, max_length=200)
+    method: Literal["auto", "exact", "heuristic"] = "auto"
+    time_limit: float = Field(60.0, gt=0, le=3600, description="seconds")
+
+
+class SuggestionIn(Strict):
+    """A street office's question: k more facilities in one town."""
+
+    town: str = Field(min_length=1, max_length=200, description="unit id or name of the town")
+    facility_type: FacilityType = "meal_point"
+    k: int = Field(3, ge=1, le=50, description="how many new sites to suggest")
+    standard_min: float = Field(10.0, gt=0, le=60)
+    group: Group = "pop_60"
+    upload_id: int | None = Field(None, ge=1, description="only the office's own candidates from this upload")
+    lang: Literal["zh", "en"] = "zh"
+
+
+class TeamIn(Strict):
+    """A group of patrol teams."""
+
+    name: str = Field("巡查队", min_length=1, max_length=100)
+    count: int = Field(1, ge=1, le=20)
+    mode: Literal["walk", "ebike", "van"] = "walk"
+    shift_start: str = Field("20:00", pattern=CLOCK_PATTERN, description="time of day, HH:MM")
+    shift_end: str = Field("02:00", pattern=CLOCK_PATTERN, description="time of day, HH:MM; before the start = next day")
+    max_duration_min: float | None = Field(None, gt=0, le=1440)
+    capacity: int | None = Field(None, ge=0, le=100_000)
+
+
+class PatrolIn(Strict):
+    """One patrol shift or campaign from a station."""
+
+    station: str = Field(min_length=1, max_length=200, description="depot: name of a relief station or facility of the region")
+    teams: list[TeamIn] = Field(min_length=1, max_length=10)
+    spots: int = Field(30, ge=1, le=200, description="how many of the region's highest-priority patrol spots to visit")
+    kinds: list[str] | None = Field(None, max_length=20)
+    campaign: Literal["heat", "cold"] | None = None
+    time_limit: float = Field(5.0, gt=0, le=30, description="seconds of routing search")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
