@@ -162,7 +162,8 @@ def serve(
         console.print(f"[bold]first start: admin key[/] {admin}  (also in {key_file}; shown once)")
     store.engine.dispose()
     application = create_app(Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url,
-                                      data_dir=data_dir, admin_key=admin))
+                                      data_dir=data_dir, admin_key=admin,
+                                      suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256"))))
     console.print(f"serving {loaded.name} at http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

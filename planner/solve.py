@@ -183,15 +183,21 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
             stalled = 0 if moved else stalled + 1
             if stalled >= 2:
                 break
+        lagrangian_s = time.perf_counter() - started
         ils = 0
         if method != "exact":
-            while bound - value > tol_rel and time.perf_counter() - started < 0.5 * time_limit:
+            # iterated local search (cheap next to the Lagrangian rounds) while it keeps finding
+            # improvements: stop after 5 rounds in a row without one, or at 85 % of the limit
+            stalls = 0
+            while bound - value > tol_rel and time.perf_counter() - started < 0.85 * time_limit:
                 ils += 1
                 best, got, improvements = ck.iterated_local_search(col_ptr, col_dem, row_ptr, row_site, w, best, movable, 300, ils)
                 value = max(value, float(got))
-                if improvements == 0:
+                stalls = 0 if improvements else stalls + 1
+                if stalls >= 5:
                     break
-        stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value)
+        stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value,
+                     lagrangian_seconds=round(lagrangian_s, 2), ils_seconds=round(time.perf_counter() - started - lagrangian_s, 2))
     else:
         relaxed = np.zeros(prob.n_sites, bool)
         lag, _ = ck.lagrangian_bound(col_ptr, col_dem, w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, relaxed)
