@@ -120,6 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spopt-limit", type=float, default=600.0, help="CBC time limit per spopt run, seconds")
     parser.add_argument("--pmed", nargs="*", default=["pmed1", "pmed5", "pmed6", "pmed16", "pmed40"])
+    parser.add_argument("--mclp", nargs="*", default=["sample", "synthetic-10km"], choices=["sample", "synthetic-10km"])
+    parser.add_argument("--save-as", default="spopt", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     folder = SHARED_DATA / "orlib-pmed"
     rows = []
@@ -128,11 +130,11 @@ def main() -> None:
             rows.append(pair(PMEDIAN, args.spopt_limit, path=str(folder / f"{name}.txt"), name=name))
     else:
         print(f"OR-Library data not found at {folder}: p-median part skipped")
-    for region in ("sample", "synthetic-10km"):
+    for region in args.mclp:
         rows.append(pair(MCLP, args.spopt_limit, region=region))
     print(f"machine: {machine()}")
     print(markdown_table(rows, ["instance", "model", "size", "ours_s", "spopt_s", "ratio", "ours_objective", "spopt_objective", "equal", "ours_proven", "ours_peak_mb", "spopt_peak_mb"]))
-    save("spopt", {"machine": machine(), "rows": rows})
+    save(args.save_as, {"machine": machine(), "rows": rows})
 
 
 if __name__ == "__main__":

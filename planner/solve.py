@@ -26,6 +26,8 @@ from planner.pmedian import solve_dense
 from planner.problem import InfeasibleProblem, Problem, Solution
 
 Method = Literal["auto", "exact", "heuristic"]
+LP_FIRST_MAX_NNZ = 300_000
+"""Coverage models up to this many (demand, site) pairs try the LP relaxation first."""
 AUTO_EXACT_MAX_NNZ = 400_000
 """``auto`` solves coverage models exactly up to this many stored (demand, site) pairs."""
 DENSE_MEDIAN_MAX_CELLS = 30_000_000
@@ -161,6 +163,22 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     value = cover(best)
     stats: dict = {"greedy_cover": cover(g_open), "swap_cover": value}
     bound = float(w[np.diff(csr.indptr) > 0].sum())  # everyone coverable: a trivial bound
+    if simple and prob.costs.nnz <= LP_FIRST_MAX_NNZ:
+        # small models: the LP relaxation (simplex, milliseconds) is often integral at the
+        # optimum, which proves the local-search plan optimal at once; its largest site values
+        # also seed one more local search
+        lp, x_cols = fm.mclp(prob, max(0.2 * time_limit, 1.0), relax=True, presolve=False)
+        if lp.status == "optimal" and lp.x is not None:
+            bound = min(bound, float(lp.objective))
+            stats["lp_bound"] = float(lp.objective)
+            if bound - value > 1e-9 * max(1.0, value):
+                seed_open = np.zeros(prob.n_sites, bool)
+                scores = lp.x[x_cols]
+                seed_open[np.argsort(-scores, kind="stable")[: max(p, 0)]] = True
+                candidate = local(seed_open | (state == 1))
+                got = cover(candidate)
+                if got > value + 1e-9:
+                    best, value = candidate, got
     if simple:
         # Lagrangian rounds (relaxing y_i ≤ Σ x_j): each round's relaxed site choice seeds a local
         # search, until neither bound nor incumbent moves twice; then (heuristic mode) iterated
@@ -168,7 +186,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
         lam = 0.5 * w
         stalled = rounds = 0
         tol_rel = 1e-9 * max(1.0, value)
-        while rounds < 40 and time.perf_counter() - started < 0.4 * time_limit:
+        while rounds < 40 and bound - value > tol_rel and time.perf_counter() - started < 0.4 * time_limit:
             rounds += 1
             lag, lam, _, chosen, _ = ck.mclp_subgradient(col_ptr, col_dem, w, lam, state, is_new, p, value, 300, 1.0, 30)
             moved = False
@@ -210,7 +228,8 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     except InfeasibleProblem:
         incumbent_ok = False
     if incumbent_ok and bound - value <= tol:
-        return _finish(prob, best, value, value, True, "greedy+swap (Lagrangian bound)", stats)
+        proof = "LP bound" if stats.get("lp_bound", np.inf) - value <= tol else "Lagrangian bound"
+        return _finish(prob, best, value, value, True, f"greedy+swap ({proof})", stats)
     if not exact and incumbent_ok:
         return _finish(prob, best, value, max(bound, value), False, "greedy+swap (Lagrangian bound)", stats)
     # exact: the MIP (HiGHS, without its presolve, which slows these models down several times),
