@@ -6,6 +6,9 @@ model with a million non-zeros takes milliseconds.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -15,6 +18,33 @@ from numpy.typing import NDArray
 from scipy.sparse import csc_matrix, spmatrix
 
 INF = highspy.kHighsInf
+_BANNER_LOCK = threading.Lock()
+_banner_done = False
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance; the banner HiGHS prints to stdout on its first construction in a
+    process is swallowed (it would land in the middle of the command line's output)."""
+    global _banner_done
+    with _BANNER_LOCK:
+        if _banner_done:
+            return highspy.Highs()
+        sys.stdout.flush()
+        try:
+            saved = os.dup(1)
+        except OSError:  # no file descriptor 1 (embedded interpreters): let it print
+            _banner_done = True
+            return highspy.Highs()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_done = True
+        return h
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,7 @@ def solve_mip(
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(float)
     lp.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in np.asarray(integer, bool)]
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
