@@ -53,10 +53,11 @@ def main() -> None:
         heuristic = solve(problem, method="heuristic", time_limit=30)
         t_h = time.perf_counter() - t
         t = time.perf_counter()
-        lp, _ = fm.mclp(problem, 300, relax=True, presolve=False)
+        model = problem.normalised()  # the formulations take a validated problem
+        lp, _ = fm.mclp(model, 300, relax=True, presolve=False)
         t_lp = time.perf_counter() - t
         t = time.perf_counter()
-        mip, _ = fm.mclp(problem, 600, presolve=False)
+        mip, _ = fm.mclp(model, 600, presolve=False)
         t_mip = time.perf_counter() - t
         row = dict(tile=f"{tx},{ty}", demand=int(in_demand.sum()), candidates=int(in_sites.sum()), p=p, pairs=int(sub.nnz),
                    heuristic=round(heuristic.objective, 1), heuristic_s=round(t_h, 1), lp_bound=round(lp.objective, 1), lp_s=round(t_lp, 1),

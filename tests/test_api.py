@@ -297,3 +297,30 @@ def test_fuzz_no_server_errors(sample_region, tmp_path_factory) -> None:
     assert len(succeeded) >= 8, f"too few operations got past validation: {sorted(succeeded)}"
     print(f"fuzz: {len(sent)} requests, {len(succeeded)} operations answered 2xx; statuses:",
           dict(sorted(__import__('collections').Counter(s for _, s in sent).items())))
+
+
+def test_planner_serve_starts_with_no_setup(tmp_path, cache_dir) -> None:
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("planner serve did not answer /health")
+        admin = (tmp_path / "data" / "admin-key.txt").read_text().strip()
+        assert httpx.get(f"http://127.0.0.1:{port}/regions", headers={"X-API-Key": admin}).json()[0]["id"] == "sample"
+        assert httpx.get(f"http://127.0.0.1:{port}/regions").status_code == 401
+        assert (tmp_path / "data" / "planner.db").is_file()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "admin key" in out
