@@ -79,31 +79,56 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
     sug = client.post("/regions/sample/suggestions", json={"town": "town-3", "k": 2}, headers=h(keys["street_office"])).json()["plan"]
     patrol = client.post("/regions/sample/patrols", json={"station": station, "teams": [{"count": 1}], "spots": 8}, headers=h(keys["patrol"])).json()["id"]
     planner_patrol = client.post("/regions/sample/patrols", json={"station": other, "teams": [{"count": 1}], "spots": 5}, headers=p).json()["id"]
+    spare = client.post("/keys", json={"name": "spare", "role": "planner"}, headers=h(ADMIN)).json()["id"]
+    town3 = sample_region.units[sample_region.units["unit_id"] == "town-3"].geometry.iloc[0].representative_point()
+    upload = {"file": ("sites.csv", f"name,lon,lat\n新点,{town3.x},{town3.y}\n".encode(), "text/csv")}
+    everyone = {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}
+    public = {**everyone, None: 200}
     calls = [
-        # (method, path, body, {role: expected status}); roles absent from the dict expect 403
-        ("get", "/regions", None, {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}),
-        ("get", "/regions/sample", None, {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}),
-        ("get", "/regions/sample/layers/units", None, {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}),
+        # (method, path, json body or files, {role: expected status}); a role absent from the dict
+        # expects 403, no key expects 401 (unless the endpoint is public)
+        ("get", "/health", None, public),
+        ("get", "/version", None, public),
+        ("get", "/regions", None, everyone),
+        ("get", "/regions/{region_id}", None, everyone),
+        ("get", "/regions/{region_id}/layers/{layer}", None, everyone),
+        ("post", "/regions/{region_id}/uploads", upload, {"admin": 201, "planner": 201, "street_office": 201}),
         ("get", "/keys", None, {"admin": 200}),
         ("post", "/keys", {"name": "x", "role": "planner"}, {"admin": 201}),
-        ("post", "/regions/sample/scenarios", {"n_new": 1}, {"admin": 201, "planner": 201}),
-        ("get", f"/scenarios/{scenario}", None, {"admin": 200, "planner": 200}),
-        ("get", f"/jobs/{job}", None, {"admin": 200, "planner": 200}),
-        ("get", f"/plans/{plan}", None, {"admin": 200, "planner": 200}),
-        ("get", f"/plans/{plan}/excel", None, {"admin": 200, "planner": 200}),
-        ("get", f"/plans/{sug}", None, {"admin": 200, "planner": 200, "street_office": 200}),
-        ("post", "/regions/sample/suggestions", {"town": "town-3", "k": 2}, {"admin": 200, "planner": 200, "street_office": 200}),
-        ("post", "/regions/sample/suggestions", {"town": "town-2", "k": 2}, {"admin": 200, "planner": 200}),
-        ("get", f"/patrols/{patrol}", None, {"admin": 200, "planner": 200, "patrol": 200}),
-        ("get", f"/patrols/{patrol}/gpx", None, {"admin": 200, "planner": 200, "patrol": 200}),
-        ("get", f"/patrols/{planner_patrol}", None, {"admin": 200, "planner": 200}),
-        ("post", "/regions/sample/patrols", {"station": other, "teams": [{"count": 1}], "spots": 4}, {"admin": 201, "planner": 201}),
+        ("delete", "/keys/{key_id}", None, {"admin": 200}),
+        ("post", "/regions/{region_id}/scenarios", {"n_new": 1}, {"admin": 201, "planner": 201}),
+        ("get", "/scenarios/{scenario_id}", None, {"admin": 200, "planner": 200}),
+        ("post", "/scenarios/{scenario_id}/run", None, {"admin": 202, "planner": 202}),
+        ("get", "/jobs/{job_id}", None, {"admin": 200, "planner": 200}),
+        ("post", "/jobs/{job_id}/cancel", None, {"admin": 409, "planner": 409}),  # already done: 409, not 500
+        ("get", "/plans/{plan_id}", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans/{plan_id}/geojson", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans/{plan_id}/compliance", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans/{plan_id}/map", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans/{plan_id}/excel", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans/{suggestion_plan}", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("post", "/regions/{region_id}/suggestions", {"town": "town-3", "k": 2}, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("post", "/regions/{region_id}/suggestions", {"town": "town-2", "k": 2}, {"admin": 200, "planner": 200}),
+        ("post", "/regions/{region_id}/patrols", {"station": other, "teams": [{"count": 1}], "spots": 4}, {"admin": 201, "planner": 201}),
+        ("get", "/patrols/{patrol_id}", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("get", "/patrols/{patrol_id}/geojson", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("get", "/patrols/{patrol_id}/gpx", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("get", "/patrols/{patrol_id}/map", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("get", "/patrols/{other_patrol}", None, {"admin": 200, "planner": 200}),  # another station's
     ]
-    for method, path, body, allowed in calls:
-        for role in ("admin", "planner", "street_office", "patrol", None):
-            r = getattr(client, method)(path, headers=h(keys.get(role) if role else None), **({"json": body} if body is not None else {}))
-            expected = 401 if role is None else allowed.get(role, 403)
+    ids = {"region_id": "sample", "layer": "units", "key_id": spare, "scenario_id": scenario, "job_id": job, "plan_id": plan,
+           "suggestion_plan": sug, "patrol_id": patrol, "other_patrol": planner_patrol}
+    for method, template, body, allowed in calls:
+        path = template.format(**ids)
+        for role in ("patrol", "street_office", "planner", "admin", None):  # admin late: DELETE succeeds once
+            kwargs = {"files": body} if body is upload else ({"json": body} if body is not None else {})
+            r = getattr(client, method)(path, headers=h(keys.get(role) if role else None), **kwargs)
+            expected = allowed.get(role, 401 if role is None else 403)
             assert r.status_code == expected, f"{role} {method.upper()} {path}: {r.status_code} {r.text[:200]}"
+    # every operation of the service is in the table above
+    covered = {(m.upper(), tpl.replace("{suggestion_plan}", "{plan_id}").replace("{other_patrol}", "{patrol_id}")) for m, tpl, _, _ in calls}
+    declared = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
+    assert declared <= covered, f"endpoints missing from the role table: {sorted(declared - covered)}"
     # a street office reads its own town's demand only
     demand = client.get("/regions/sample/layers/demand", headers=h(keys["street_office"])).json()
     assert demand["features"] and {f["properties"]["town"] for f in demand["features"]} == {"town-3"}
