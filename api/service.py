@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -37,7 +38,7 @@ from api import store as db
 from api.schemas import KeyIn, PatrolIn, ScenarioIn, SuggestionIn
 from geodata.admin import tag_points
 from geodata.errors import DataError
-from geodata.export import excel_bytes
+from geodata.export import excel_bytes, write_gpx
 from geodata.region import Region
 from geodata.sites import read_sites
 from geodata.vocabulary import FACILITY_TYPES
@@ -162,10 +163,9 @@ def _remember(state: State, plan_id: int, plan: Plan) -> None:
 
 def _store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None) -> int:
     payload = json.loads(json.dumps(plan.to_dict(), ensure_ascii=False, default=str))
-    geo = plan.sites.copy()
+    geojson = json.dumps(_geojson(plan.sites), ensure_ascii=False)
     plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, town=spec.get("town"), spec=spec,
-                              payload=payload, geojson=plan.sites.to_json(drop_id=True, default=str) if len(geo) else json.dumps({"type": "FeatureCollection", "features": []}),
-                              created_by=caller_id)
+                              payload=payload, geojson=geojson, created_by=caller_id)
     _remember(state, plan_id, plan)
     return plan_id
 
@@ -354,9 +354,9 @@ def create_app(settings: Settings) -> FastAPIOffline:
         status = "candidate" if kind == "candidates" else "existing"
         try:
             sites, issues = read_sites(data, name=filename, coords=coords, default_type=facility_type, default_status=status)
-        except DataError:
+        except (DataError, ValueError):
             raise
-        except Exception as exc:  # a broken file of an accepted type
+        except Exception as exc:  # noqa: BLE001 — a broken file of an accepted type (zip, xml, encoding errors)
             raise ApiError(422, f"cannot read {filename}: {type(exc).__name__}", "file") from exc
         if len(sites) == 0:
             raise ApiError(422, "no usable site in the file" + (f" ({issues[0].message})" if issues else ""), "file")
@@ -577,10 +577,6 @@ def create_app(settings: Settings) -> FastAPIOffline:
             patrol = plan_patrols(region, stops, depots.reset_index(drop=True), teams, time_limit=limit, seed=body.seed)
         except ValueError as exc:
             raise ApiError(422, str(exc)) from exc
-        from geodata.export import write_gpx
-
-        import tempfile
-
         with tempfile.TemporaryDirectory() as tmp:
             gpx = write_gpx(patrol.gpx_tracks(), Path(tmp) / "patrol.gpx").read_bytes()
         payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))

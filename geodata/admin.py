@@ -12,7 +12,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import h3
-import numpy as np
 import pandas as pd
 import shapely
 

@@ -35,7 +35,7 @@ from geodata.population import (
     demand_from_points,
     demand_from_raster,
 )
-from geodata.projection import WGS84, lonlat_to_xy, utm_crs_for, xy_to_lonlat
+from geodata.projection import WGS84, utm_crs_for, xy_to_lonlat
 from geodata.region import REGION_FORMAT_VERSION, Region
 from geodata.sites import PATROL_SPOT_FILTER, clip_to_boundary, empty_sites, patrol_spots_from_osm, read_sites, sites_from_osm
 from geodata.speeds import SpeedProfile

@@ -17,9 +17,8 @@ Groups a source does not give are filled from :class:`GroupShares` and the fact 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np

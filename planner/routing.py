@@ -308,7 +308,6 @@ def _infeasible_reason(best, problem: RoutingProblem) -> str:
 
 
 def _decode(best, problem: RoutingProblem, scale: float, seconds: float, iterations: int) -> RoutingSolution:
-    n_dep = problem.n_depots
     routes: list[Route] = []
     visited = np.zeros(problem.n_stops, bool)
     for r in best.routes():

@@ -29,7 +29,7 @@ from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, GROUP_COLUMNS, LEVE
 from planner.costs import DemandSiteCosts
 from planner.problem import MODELS, Decay, InfeasibleProblem, Problem, Solution, UnitBounds
 from planner.region_costs import points_xy
-from planner.solve import nearest_open, solve
+from planner.solve import solve
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "meal_point": ("meal_point", "meal_hall"),

@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from geodata.export import write_gpx
-from geodata.projection import WGS84, lonlat_to_xy, xy_to_lonlat
+from geodata.projection import lonlat_to_xy
 from planner.hotspots import HotspotParams, circular_window, find_hotspots
 from planner.patrol import Team, apply_campaign, plan_patrols, stops_from_spots
 from planner.problem import InfeasibleProblem
