@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -38,13 +37,13 @@ from api import store as db
 from api.schemas import KeyIn, PatrolIn, ScenarioIn, SuggestionIn
 from geodata.admin import tag_points
 from geodata.errors import DataError
-from geodata.export import excel_bytes, write_gpx
+from geodata.export import excel_bytes, gpx_xml
 from geodata.region import Region
 from geodata.sites import read_sites
 from geodata.vocabulary import FACILITY_TYPES
 from maps.base import copy_assets, render_html
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
-from planner.patrol import CAMPAIGNS, Team, apply_campaign, plan_patrols, stops_from_spots
+from planner.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
 from planner.problem import InfeasibleProblem
 from planner.scenario import Plan, Scenario, run_scenario
 
@@ -100,6 +99,7 @@ class State:
     store: db.Store
     executor: ThreadPoolExecutor
     plan_cache: "OrderedDict[int, Plan]" = field(default_factory=OrderedDict)
+    patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
     suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     cancelled: set[int] = field(default_factory=set)
@@ -143,22 +143,50 @@ def _scenario(spec: dict) -> Scenario:
     return Scenario(**{k: v for k, v in spec.items() if k in fields})
 
 
+OBJECT_CACHE_SIZE = 32
+"""Solved plans and patrols kept in memory for their maps (older ones are solved again)."""
+
+
+def _recall(state: State, cache: OrderedDict, key: int) -> object | None:
+    with state.lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    return None
+
+
+def _remember(state: State, cache: OrderedDict, key: int, value: object) -> None:
+    with state.lock:
+        cache[key] = value
+        while len(cache) > OBJECT_CACHE_SIZE:
+            cache.popitem(last=False)
+
+
 def _plan_object(state: State, plan_row: dict) -> Plan:
     """The Plan behind a stored plan: from memory, else solved again (deterministic)."""
-    with state.lock:
-        if plan_row["id"] in state.plan_cache:
-            state.plan_cache.move_to_end(plan_row["id"])
-            return state.plan_cache[plan_row["id"]]
-    plan = run_scenario(_region(state, plan_row["region"]), _scenario(plan_row["spec"]))
-    _remember(state, plan_row["id"], plan)
-    return plan
+    plan = _recall(state, state.plan_cache, plan_row["id"])
+    if plan is None:
+        plan = run_scenario(_region(state, plan_row["region"]), _scenario(plan_row["spec"]))
+        _remember(state, state.plan_cache, plan_row["id"], plan)
+    return plan  # type: ignore[return-value]
 
 
-def _remember(state: State, plan_id: int, plan: Plan) -> None:
-    with state.lock:
-        state.plan_cache[plan_id] = plan
-        while len(state.plan_cache) > 32:
-            state.plan_cache.popitem(last=False)
+def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[Team]]:
+    """Depot, stops and teams of a patrol request (422 naming what is wrong)."""
+    depots = region.sites[region.sites["name"].astype(str) == body.station][["name", "geometry"]].head(1).reset_index(drop=True)
+    if depots.empty:
+        raise ApiError(422, f"unknown station {body.station!r}", "station")
+    spots = region.layers.get("patrol_spots")
+    if spots is None or len(spots) == 0:
+        raise ApiError(422, f"region '{region.name}' has no patrol spots", "region")
+    stops = stops_from_spots(spots, limit=body.spots, kinds=tuple(body.kinds) if body.kinds else None)
+    if len(stops) == 0:
+        raise ApiError(422, "no patrol spot of the requested kinds", "kinds")
+    if body.campaign:
+        stops = apply_campaign(stops, spots, CAMPAIGNS[body.campaign])
+    teams = [Team(t.name, body.station, count=t.count, mode=t.mode, shift=(t.shift_start.replace("：", ":"), t.shift_end.replace("：", ":")),
+                  max_duration_min=t.max_duration_min, capacity=t.capacity) for t in body.teams]
+    return depots, stops, teams
 
 
 def _store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None) -> int:
@@ -166,7 +194,7 @@ def _store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: di
     geojson = json.dumps(_geojson(plan.sites), ensure_ascii=False)
     plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, town=spec.get("town"), spec=spec,
                               payload=payload, geojson=geojson, created_by=caller_id)
-    _remember(state, plan_id, plan)
+    _remember(state, state.plan_cache, plan_id, plan)
     return plan_id
 
 
@@ -559,31 +587,17 @@ def create_app(settings: Settings) -> FastAPIOffline:
         region = _region(state, region_id)
         if who.role == "patrol" and body.station != who.station:
             raise ApiError(403, "a patrol key may plan from its own station only")
-        depots = region.sites[region.sites["name"].astype(str) == body.station][["name", "geometry"]].head(1)
-        if depots.empty:
-            raise ApiError(422, f"unknown station {body.station!r}", "station")
-        spots = region.layers.get("patrol_spots")
-        if spots is None or len(spots) == 0:
-            raise ApiError(422, f"region '{region.name}' has no patrol spots", "region")
-        stops = stops_from_spots(spots, limit=body.spots, kinds=tuple(body.kinds) if body.kinds else None)
-        if len(stops) == 0:
-            raise ApiError(422, "no patrol spot of the requested kinds", "kinds")
-        if body.campaign:
-            stops = apply_campaign(stops, spots, CAMPAIGNS[body.campaign])
-        teams = [Team(t.name, body.station, count=t.count, mode=t.mode, shift=(t.shift_start.replace("：", ":"), t.shift_end.replace("：", ":")),
-                      max_duration_min=t.max_duration_min, capacity=t.capacity) for t in body.teams]
+        depots, stops, teams = _patrol_inputs(region, body)
         try:
             limit = min(body.time_limit, settings.solve_time_cap or body.time_limit)
-            patrol = plan_patrols(region, stops, depots.reset_index(drop=True), teams, time_limit=limit, seed=body.seed)
+            patrol = plan_patrols(region, stops, depots, teams, time_limit=limit, seed=body.seed)
         except ValueError as exc:
             raise ApiError(422, str(exc)) from exc
-        with tempfile.TemporaryDirectory() as tmp:
-            gpx = write_gpx(patrol.gpx_tracks(), Path(tmp) / "patrol.gpx").read_bytes()
+        gpx = gpx_xml(patrol.gpx_tracks()).encode("utf-8")
         payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
         patrol_id = state.store.add(db.patrols, region=region_id, station=body.station, spec=body.model_dump(), payload=payload,
                                     geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx, created_by=who.id)
-        with state.lock:
-            state.plan_cache[-patrol_id] = patrol  # type: ignore[assignment]
+        _remember(state, state.patrol_cache, patrol_id, patrol)
         return {"id": patrol_id, **payload, "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx", "map": f"/patrols/{patrol_id}/map"}}
 
     def _patrol_row(patrol_id: int, who: Caller) -> dict:
@@ -615,17 +629,12 @@ def create_app(settings: Settings) -> FastAPIOffline:
     def patrol_route_map(patrol_id: int, who: Who, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh", print_mode: bool = False) -> HTMLResponse:
         """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
         row = _patrol_row(patrol_id, who)
-        with state.lock:
-            patrol = state.plan_cache.get(-patrol_id)
-        if patrol is None:
+        patrol = _recall(state, state.patrol_cache, patrol_id)
+        if patrol is None:  # not in memory (e.g. after a restart): plan it again, same seed
             spec = PatrolIn(**row["spec"])
-            region = _region(state, row["region"])
-            depots = region.sites[region.sites["name"].astype(str) == spec.station][["name", "geometry"]].head(1).reset_index(drop=True)
-            stops = stops_from_spots(region.layers["patrol_spots"], limit=spec.spots, kinds=tuple(spec.kinds) if spec.kinds else None)
-            if spec.campaign:
-                stops = apply_campaign(stops, region.layers["patrol_spots"], CAMPAIGNS[spec.campaign])
-            teams = [Team(t.name, spec.station, count=t.count, mode=t.mode, shift=(t.shift_start, t.shift_end), max_duration_min=t.max_duration_min, capacity=t.capacity) for t in spec.teams]
-            patrol = plan_patrols(region, stops, depots, teams, time_limit=spec.time_limit, seed=spec.seed)
+            depots, stops, teams = _patrol_inputs(_region(state, row["region"]), spec)
+            patrol = plan_patrols(_region(state, row["region"]), stops, depots, teams, time_limit=spec.time_limit, seed=spec.seed)
+            _remember(state, state.patrol_cache, patrol_id, patrol)
         return HTMLResponse(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]
 
     return app

@@ -167,8 +167,8 @@ def write_region_report(region: Region, path: str | Path) -> Path:
     return path
 
 
-def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-planner") -> Path:
-    """Write routes for phones as GPX 1.1: one track per team, its stops as waypoints.
+def gpx_xml(tracks: list[dict], *, creator: str = "coverage-planner") -> str:
+    """Routes for phones as GPX 1.1 text: one track per team, its stops as waypoints.
 
     ``tracks``: dicts with ``name``, ``points`` (lon, lat pairs along the roads) and
     ``waypoints`` (dicts with ``name``, ``lon``, ``lat``, optional ``description``).  Names stay
@@ -182,12 +182,16 @@ def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-
         for w in track.get("waypoints", []):
             gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=w["lat"], longitude=w["lon"], name=w["name"], description=w.get("description")))
         trk = gpxpy.gpx.GPXTrack(name=track["name"])
-        seg = gpxpy.gpx.GPXTrackSegment([gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in track["points"]])
-        trk.segments.append(seg)
+        trk.segments.append(gpxpy.gpx.GPXTrackSegment([gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in track["points"]]))
         gpx.tracks.append(trk)
+    return gpx.to_xml(version="1.1")
+
+
+def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-planner") -> Path:
+    """Write :func:`gpx_xml` to ``path`` (UTF-8)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(gpx.to_xml(version="1.1"), encoding="utf-8")
+    path.write_text(gpx_xml(tracks, creator=creator), encoding="utf-8")
     return path
 
 

@@ -179,8 +179,7 @@ def new_map(bounds: tuple[float, float, float, float], *, basemap: str | Basemap
     base = Basemap.parse(basemap)
     m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=14, tiles=None,
                    control_scale=True, prefer_canvas=False, zoom_control=not print_mode)
-    m.default_js = list(LOCAL_JS)
-    m.default_css = list(LOCAL_CSS)
+    _link_assets(m, ASSET_DIR)
     if base.url:
         folium.TileLayer(base.url, attr=base.attribution, name=base.kind, subdomains="1234" if base.kind == "amap" else "abc", max_zoom=19).add_to(m)
     else:
@@ -217,21 +216,24 @@ def save_map(m: folium.Map, path: str | Path, *, asset_url: str | None = None) -
     """Write the map's HTML; copy the local assets beside it (or link them under ``asset_url``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = asset_url.rstrip("/") if asset_url else ASSET_DIR
     if asset_url is None:
         copy_assets(path.parent)
-    m.default_js = [(k, f"{prefix}/{v}") for k, v in LOCAL_JS]
-    m.default_css = [(k, f"{prefix}/{v}") for k, v in LOCAL_CSS]
-    page = m.get_root().render()
-    path.write_text(page, encoding="utf-8")
+    path.write_text(render_html(m, asset_url or ASSET_DIR), encoding="utf-8")
     return path
 
 
 def render_html(m: folium.Map, asset_url: str) -> str:
-    """The map page as a string, linking assets under ``asset_url`` (for the API)."""
-    m.default_js = [(k, f"{asset_url.rstrip('/')}/{v}") for k, v in LOCAL_JS]
-    m.default_css = [(k, f"{asset_url.rstrip('/')}/{v}") for k, v in LOCAL_CSS]
+    """The map page as a string, linking the local assets under ``asset_url`` (a URL or a
+    relative folder)."""
+    _link_assets(m, asset_url)
     return m.get_root().render()
+
+
+def _link_assets(m: folium.Map, prefix: str) -> None:
+    """Point the page's scripts and styles at the local copies under ``prefix`` (never a CDN)."""
+    prefix = prefix.rstrip("/")
+    m.default_js = [(k, f"{prefix}/{v}") for k, v in LOCAL_JS]
+    m.default_css = [(k, f"{prefix}/{v}") for k, v in LOCAL_CSS]
 
 
 def popup_table(rows: list[tuple[str, Any]], title: str | None = None) -> folium.Popup:

@@ -444,6 +444,7 @@ def plan_patrols(
     depot_xy = _inside(region, depots, "depot")
     stop_xy = _inside(region, stops, "stop")
     names = stops["name"].astype(str)
+    kinds = _column(stops, "kind", "hotspot").astype(str)
     n_dep, n_stop = len(depots), len(stops)
 
     anchor = min(parse_clock(t.shift[0], f"team '{t.name}' shift start") for t in teams)
@@ -492,7 +493,7 @@ def plan_patrols(
     routes_out: list[PatrolRoute] = []
     stop_ids = stops["spot_id"].astype(str) if "spot_id" in stops else pd.Series([f"stop-{i + 1}" for i in range(n_stop)])
     unserved_rows = [
-        {"stop_id": stop_ids.iloc[i], "name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
+        {"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
         for i in range(n_stop) if reasons[i]
     ]
     solution = None
@@ -513,9 +514,8 @@ def plan_patrols(
         solution = solve_routes(problem, time_limit=time_limit, seed=seed)
         for s in solution.unvisited:
             i = int(keep[s])
-            unserved_rows.append({"stop_id": stop_ids.iloc[i], "name": names[i], "kind": _column(stops, "kind", "hotspot").iloc[i], "priority": float(priority.iloc[i]),
+            unserved_rows.append({"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]),
                                   "required": False, "reason": "not enough time in the shifts (lower priority than the stops visited)"})
-        kinds = _column(stops, "kind", "hotspot").astype(str)
         for route in solution.routes:
             team = teams[route.fleet]
             mode = team.mode
@@ -564,7 +564,7 @@ def plan_patrols(
         "distance_m": round(sum(r.distance_m for r in routes_out), 1),
         "solver": {"name": "PyVRP (iterated local search)", "seed": seed, "seconds": round(solution.seconds, 3) if solution else 0.0,
                    "iterations": solution.iterations if solution else 0},
-        "stop_kinds": {k: PATROL_STOP_KINDS.get(k, {"zh": k, "en": k}) for k in sorted(set(_column(stops, "kind", "hotspot").astype(str)))},
+        "stop_kinds": {k: PATROL_STOP_KINDS.get(k, {"zh": k, "en": k}) for k in sorted(set(kinds))},
     }
     return PatrolPlan(region.name, region.crs, routes_out, depot_frame, unserved, summary)
 

@@ -217,9 +217,10 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
         stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value,
                      lagrangian_seconds=round(lagrangian_s, 2), ils_seconds=round(time.perf_counter() - started - lagrangian_s, 2))
     else:
-        relaxed = np.zeros(prob.n_sites, bool)
-        lag, _ = ck.lagrangian_bound(col_ptr, col_dem, w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, relaxed)
-        bound = min(bound, float(lag))
+        # with a budget any number of sites may open: the count bound is then all of them
+        lag, _, _, _, _ = ck.mclp_subgradient(col_ptr, col_dem, w, 0.5 * w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, 1.0, 20)
+        if lag >= 0.0:
+            bound = min(bound, float(lag))
     tol = 1e-9 * max(1.0, value)
     exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
     try:
