@@ -30,6 +30,7 @@ from geodata.build import (
     default_cache_dir,
     load_or_build,
 )
+from geodata.columns import parse_column_mappings
 from geodata.errors import DataError
 from geodata.export import EXPORT_FORMATS, export_region
 from geodata.region import Region
@@ -62,8 +63,8 @@ def steps() -> Iterator[Callable[[str], None]]:
 
 
 def fail(exc: Exception) -> None:
-    """Print an expected error plainly and exit 2."""
-    console.print(f"[bold red]error:[/] {escape(str(exc))}")
+    """Print an expected error as one line on stderr (never wrapped) and exit 2."""
+    typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
     raise typer.Exit(code=2)
 
 
@@ -83,11 +84,21 @@ def summary_table(region: Region) -> Table:
     table.add_row("aged 60+ / 80+ / alone", f"{pop.get('pop_60', 0):,.0f} / {pop.get('pop_80', 0):,.0f} / {pop.get('pop_alone', 0):,.0f}")
     for mode, net in s["networks"].items():
         table.add_row(f"{mode} network", f"{net['nodes']:,} nodes, {net['edges']:,} edges ({net.get('dropped_nodes', 0)} nodes off the main component dropped)")
+    if s.get("cost_note"):
+        table.add_row("travel times", escape(s["cost_note"]["en"]))
+    for sentence in s.get("population_derived", {}).get("en", []):
+        table.add_row("derived group", escape(sentence))
     for key, count in s["sites"].items():
         table.add_row(f"sites {key}", str(count))
     if s["issues"]:
-        table.add_row("issues", escape("\n".join(s["issues"][:8])))
+        table.add_row("issues", f"{len(s['issues'])} (listed below)")
     return table
+
+
+def print_issues(region: Region) -> None:
+    """Every partial problem and warning of a region, one unwrapped line each (they hold the fix)."""
+    for issue in region.issues:
+        typer.echo(f"  - {issue}")
 
 
 def results_table(figures: dict[str, Any]) -> Table:
@@ -168,6 +179,95 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def plan(
+    region: Annotated[str, typer.Argument(help=REGION_HELP)],
+    facility: Annotated[str, typer.Option("--facility", help="Facility type: care_centre, meal_point, meal_hall, care_station, care_home … (or its Chinese name).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    model: Annotated[str, typer.Option(help="mclp (cover the most), lscp (cover everyone, fewest sites), pmedian (least total travel), pcenter (shortest longest trip).")] = "mclp",
+    n_new: Annotated[Optional[int], typer.Option("--n-new", help="New sites to open.")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Alternatively: total cost of the new sites (the sites' cost column).")] = None,
+    min_per_town: Annotated[Optional[int], typer.Option("--min-per-town", help="At least this many facilities (existing or new) in every town with residents of the group.")] = None,
+    min_per_community: Annotated[Optional[int], typer.Option("--min-per-community", help="At least this many facilities in every community with residents of the group.")] = None,
+    standard_min: Annotated[Optional[float], typer.Option("--standard-min", help="Service standard, minutes of travel (default 15).")] = None,
+    standard_m: Annotated[Optional[float], typer.Option("--standard-m", help="Alternatively: service standard in metres of travel.")] = None,
+    group: Annotated[str, typer.Option(help="Served group: pop_all, pop_60, pop_80, pop_alone.")] = "pop_60",
+    mode: Annotated[str, typer.Option(help="walk or drive.")] = "walk",
+    existing_sites: Annotated[str, typer.Option("--existing-sites", help="keep (existing facilities stay open), closable, or ignore.")] = "keep",
+    coords_out: Annotated[Optional[list[str]], typer.Option("--coords-out", help="Add coordinates in gcj02 (Amap) or bd09 (Baidu) beside WGS-84 (repeatable).")] = None,
+    lang: Annotated[str, typer.Option(help="Language of units.csv and plan.xlsx: zh or en (the maps come in both).")] = "zh",
+    name: Annotated[Optional[str], typer.Option(help="Plan name (default from the facility type).")] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for the solver.")] = 120.0,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Plan facilities on REGION and write plan.json, sites.geojson, units.csv, plan.xlsx and offline maps to OUT."""
+    from api.plan_files import write_plan_files
+    from geodata.chinacoords import normalise_coord_system
+    from geodata.vocabulary import FACILITY_TYPES, normalise_facility_type
+    from planner.problem import InfeasibleProblem
+    from planner.report import headline
+    from planner.scenario import Scenario, run_scenario
+
+    try:
+        if lang not in ("zh", "en"):
+            raise ValueError(f"--lang must be zh or en, not {lang!r}")
+        facility_type = normalise_facility_type(facility)
+        if facility_type is None:
+            raise ValueError(f"--facility: unknown facility type {facility!r}; use one of {', '.join(FACILITY_TYPES)}")
+        systems = [normalise_coord_system(c) for c in coords_out or []]
+        if standard_min is None and standard_m is None:
+            standard_min = 15.0
+        unit_min = {k: float(v) for k, v in (("town", min_per_town), ("community", min_per_community)) if v}
+        if model in ("mclp", "pmedian", "pcenter") and n_new is None and budget is None:
+            raise ValueError(f"--n-new: the {model} model needs the number of new sites (or --budget)")
+        scenario = Scenario(
+            name=name or f"{FACILITY_TYPES[facility_type]['zh']} / {FACILITY_TYPES[facility_type]['en']}", facility_type=facility_type, model=model,
+            group=group, mode=mode, standard_min=standard_min, standard_m=standard_m, n_new=n_new, budget=budget, existing=existing_sites,
+            unit_min=unit_min, time_limit=time_limit,
+        )
+        with steps() as step:
+            step(f"loading region {region!r}")
+            loaded = open_region(region, cache_dir, progress=step)
+            _check_facility_present(loaded, facility_type)
+            step(f"planning: {scenario.describe('en')}")
+            result = run_scenario(loaded, scenario)
+            step(f"writing to {out}")
+            written = write_plan_files(loaded, result, out, lang=lang, coords_out=systems)
+    except InfeasibleProblem as exc:
+        fail(ValueError(f"{exc}{_site_files_hint(loaded)}" if "loaded" in locals() else str(exc)))
+    except (DataError, ValueError) as exc:
+        fail(exc)
+    table = Table(title=f"{result.scenario.name} · {loaded.name}", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in headline(result.to_dict(), "en"):
+        table.add_row(escape(key), escape(value))
+    console.print(table)
+    console.print("[bold]files written:[/]")
+    for path in written:
+        console.print(f"  {path}")
+
+
+def _check_facility_present(region: Region, facility_type: str) -> None:
+    """Refuse a plan for a facility type the region has no site of, naming the types it has."""
+    from planner.scenario import FAMILIES
+
+    family = FAMILIES.get(facility_type, (facility_type,))
+    if region.sites["type"].isin(family).any():
+        return
+    present = region.sites.groupby(["type", "status"]).size()
+    have = ", ".join(f"{t}/{s} ({n})" for (t, s), n in present.items()) or "none"
+    files = [x.get("path") for x in region.provenance.get("sources", {}).get("sites", []) if x.get("path")]
+    raise DataError(f"no existing or candidate site of type {facility_type} in region '{region.name}' (sites present: {have}); "
+                    f"give the type with --site-type or a type column when building the region",
+                    source=", ".join(Path(f).name for f in files) or None, field="type")
+
+
+def _site_files_hint(region: Region) -> str:
+    files = [Path(x["path"]).name for x in region.provenance.get("sources", {}).get("sites", []) if x.get("path")]
+    return f" (site files: {', '.join(files)}; field town)" if files else ""
+
+
 def _sample_sources() -> RegionSources:
     from geodata.sample import sample_sources
 
@@ -175,28 +275,61 @@ def _sample_sources() -> RegionSources:
 
 
 # ---------------------------------------------------------------------- region commands
+def _population_kind(kind: str | None, path: Path | None) -> str:
+    """The population source kind: as given, else from the file's suffix (table → points, raster, polygons → census)."""
+    if kind:
+        return kind
+    if path is None:
+        return "buildings"
+    suffix = path.suffix.lower()
+    if suffix in {".tif", ".tiff", ".vrt", ".img"}:
+        return "raster"
+    if suffix in {".csv", ".txt", ".tsv", ".xlsx", ".xls", ".xlsm"}:
+        return "points"
+    return "census"
+
+
+def _typed_file(value: str, default_type: str | None) -> tuple[str, str | None]:
+    """``"rescue_station=stations.csv"`` → (``"stations.csv"``, ``"rescue_station"``); a plain path keeps ``default_type``."""
+    from geodata.vocabulary import normalise_facility_type
+
+    head, sep, tail = value.partition("=")
+    if sep and tail and normalise_facility_type(head):
+        return tail, normalise_facility_type(head)
+    return value, default_type
+
+
 @region_app.command("build")
 def region_build(
     name: Annotated[Optional[str], typer.Option(help="Region name (Chinese fine).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="JSON file of RegionSources (overrides the other options).")] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Build the bundled sample region.")] = False,
-    pbf: Annotated[Optional[Path], typer.Option(help="OSM PBF extract (pyrosm).")] = None,
+    pbf: Annotated[Optional[Path], typer.Option(help="OSM PBF extract (a city's, or a province's: clipped to the boundary).")] = None,
     osm_xml: Annotated[Optional[Path], typer.Option("--osm-xml", help="OSM XML file (osmnx).")] = None,
     graphml_walk: Annotated[Optional[Path], typer.Option("--graphml-walk", help="GraphML walk network (osmnx).")] = None,
     graphml_drive: Annotated[Optional[Path], typer.Option("--graphml-drive", help="GraphML drive network (osmnx).")] = None,
     place: Annotated[Optional[str], typer.Option(help="Download by place name with osmnx (needs internet; cached).")] = None,
+    no_network: Annotated[bool, typer.Option("--no-network", help="No road network: travel times are straight-line distance × the detour factor at the standard speeds (said on every output).")] = False,
+    detour_factor: Annotated[float, typer.Option("--detour-factor", help="With --no-network: road distance ≈ straight distance × this.")] = 1.3,
     modes: Annotated[str, typer.Option(help="Comma-separated modes: walk,drive.")] = "walk,drive",
     boundary: Annotated[Optional[Path], typer.Option(help="Boundary polygon file.")] = None,
     admin: Annotated[Optional[list[Path]], typer.Option(help="Admin-unit file (repeatable).")] = None,
     name_field: Annotated[str, typer.Option(help="Name field of the admin files.")] = "name",
-    level_field: Annotated[Optional[str], typer.Option(help="Level field of the admin files.")] = None,
+    level_field: Annotated[Optional[str], typer.Option(help="Level field of the admin files (values city/town/community or 市/镇街/社区).")] = None,
     level: Annotated[Optional[str], typer.Option(help="Fixed level of all admin units (city/town/community).")] = None,
     zones: Annotated[str, typer.Option(help="Without admin files: 'places' (OSM place names) or 'h3'.")] = "places",
-    population: Annotated[str, typer.Option(help="raster | census | points | buildings (estimate).")] = "buildings",
+    population: Annotated[Optional[str], typer.Option(help="raster | census | points | buildings (estimate); default from the file's type.")] = None,
     population_file: Annotated[Optional[Path], typer.Option("--population-file", help="Population raster/polygons/table.")] = None,
-    sites: Annotated[Optional[list[Path]], typer.Option(help="Sites file (repeatable).")] = None,
-    coords: Annotated[str, typer.Option(help="Coordinate system of site/point tables: wgs84, gcj02 (Amap), bd09 (Baidu).")] = "wgs84",
-    site_type: Annotated[Optional[str], typer.Option(help="Facility type for site files without a type column.")] = None,
+    column: Annotated[Optional[list[str]], typer.Option("--column", help="TARGET=SOURCE: which column of the population/site tables holds pop_all, pop_60, pop_80, alone, name, lon, lat, town, community, capacity, cost (repeatable; Chinese headers such as 常住人口, 60岁以上, 经度 are known without it).")] = None,
+    sites: Annotated[Optional[list[str]], typer.Option(help="Sites file with a status column (existing/candidate, 现有/候选) (repeatable; TYPE=FILE gives its facility type).")] = None,
+    existing: Annotated[Optional[list[str]], typer.Option("--existing", help="File of existing facilities, no status column needed (repeatable; TYPE=FILE gives its type, e.g. rescue_station=stations.csv).")] = None,
+    candidates: Annotated[Optional[list[str]], typer.Option("--candidates", help="File of candidate sites, no status column needed (repeatable; TYPE=FILE gives its type).")] = None,
+    site_type: Annotated[Optional[str], typer.Option(help="Facility type for site files without a type column (e.g. care_centre, meal_point, 居家社区养老服务中心).")] = None,
+    patrol_spots: Annotated[Optional[list[Path]], typer.Option("--patrol-spots", help="Your own patrol spots (name, lon/lat, kind such as 桥底/车站/公园, priority 1–5) (repeatable).")] = None,
+    coords: Annotated[str, typer.Option(help="Coordinate system of every input's numbers: wgs84, gcj02 (Amap/Tencent, also boundaries traced on Amap), bd09 (Baidu).")] = "wgs84",
+    admin_coords: Annotated[Optional[str], typer.Option("--admin-coords", help="Coordinate system of the admin/boundary files (overrides --coords).")] = None,
+    population_coords: Annotated[Optional[str], typer.Option("--population-coords", help="Coordinate system of the population file (overrides --coords).")] = None,
+    sites_coords: Annotated[Optional[str], typer.Option("--sites-coords", help="Coordinate system of the site files (overrides --coords).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Also save the region to this folder.")] = None,
     cache_dir: CacheOpt = None,
     rebuild: Annotated[bool, typer.Option(help="Ignore the cache.")] = False,
@@ -211,26 +344,41 @@ def region_build(
         elif sample:
             sources = _sample_sources()
         else:
-            if sum(x is not None for x in (pbf, osm_xml, place)) + bool(graphml_walk or graphml_drive) != 1:
-                raise DataError("give exactly one network source: --pbf, --osm-xml, --graphml-walk/--graphml-drive or --place (or --sample / --config)")
+            given = sum(x is not None for x in (pbf, osm_xml, place)) + bool(graphml_walk or graphml_drive) + bool(no_network)
+            if given != 1:
+                raise DataError("give exactly one network source: --pbf, --osm-xml, --graphml-walk/--graphml-drive, --place or --no-network (or --sample / --config)")
             if pbf:
                 net = NetworkSource(kind="pbf", path=str(pbf))
             elif osm_xml:
                 net = NetworkSource(kind="xml", path=str(osm_xml))
             elif place:
                 net = NetworkSource(kind="online", place=place)
+            elif no_network:
+                net = NetworkSource(kind="none")
             else:
                 net = NetworkSource(kind="graphml", paths={k: str(v) for k, v in (("walk", graphml_walk), ("drive", graphml_drive)) if v})
+            site_files = []
+            for values, status in ((sites, None), (existing, "existing"), (candidates, "candidate")):
+                for value in values or []:
+                    path, ftype = _typed_file(value, site_type)
+                    site_files.append(SiteSource(path, coords=sites_coords, default_type=ftype, default_status=status))
+            default_name = place or (pbf or osm_xml or graphml_walk or graphml_drive or (admin or [None])[0] or boundary)  # type: ignore[operator]
             sources = RegionSources(
-                name=name or (place or (pbf or osm_xml or graphml_walk or graphml_drive).stem),  # type: ignore[union-attr]
+                name=name or (default_name if isinstance(default_name, str) else default_name.stem if default_name else "region"),
                 network=net,
                 modes=[m.strip() for m in modes.split(",") if m.strip()],
                 boundary=str(boundary) if boundary else None,
-                admin=[AdminSource(str(p), name_field=name_field, level_field=level_field, level=level) for p in admin or []],
+                boundary_coords=admin_coords,
+                admin=[AdminSource(str(p), name_field=name_field, level_field=level_field, level=level, coords=admin_coords) for p in admin or []],
                 zones=zones,
-                population=PopulationSource(kind=population, path=str(population_file) if population_file else None, coords=coords),
-                sites=[SiteSource(str(p), coords=coords, default_type=site_type) for p in sites or []],
+                population=PopulationSource(kind=_population_kind(population, population_file), path=str(population_file) if population_file else None,
+                                            coords=population_coords),
+                sites=site_files,
+                patrol_spots=[SiteSource(str(p), coords=sites_coords) for p in patrol_spots or []],
                 osm_sites=pbf is not None,
+                coords=coords,
+                columns=parse_column_mappings(column),
+                detour_factor=detour_factor,
             )
         with steps() as step:
             region, directory, cached = load_or_build(sources, cache_dir, progress=step, rebuild=rebuild)
@@ -240,7 +388,28 @@ def region_build(
     except (DataError, ValueError) as exc:
         fail(exc)
     console.print(summary_table(region))
+    print_issues(region)
     console.print(f"region cache: {directory} ({'loaded' if cached else 'built'})" + (f"; saved to {out}" if out else ""))
+
+
+@region_app.command("example-files")
+def region_example_files(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("city-files"),
+    coords: Annotated[str, typer.Option(help="System of the numbers written: gcj02 (as traced on Amap), bd09 or wgs84.")] = "gcj02",
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 0,
+) -> None:
+    """Write a SYNTHETIC 33-town city's files in a bureau's format (GCJ-02 boundaries labelled CRS84,
+    a GBK population CSV, existing centres without a status column, candidate sites) to try
+    'planner region build --no-network' and 'planner plan' on."""
+    from geodata.bureau_files import china_city_spec, write_bureau_files
+
+    try:
+        files = write_bureau_files(out, china_city_spec(seed), coords=coords)
+    except (DataError, ValueError) as exc:
+        fail(exc)
+    console.print("[bold]SYNTHETIC example files (not a real place):[/]")
+    for key, path in files.items():
+        console.print(f"  {key}: {path}")
 
 
 @region_app.command("info")
@@ -259,6 +428,7 @@ def region_info(
         typer.echo(json.dumps(loaded.summary(), ensure_ascii=False, indent=1, default=str))
     else:
         console.print(summary_table(loaded))
+        print_issues(loaded)
 
 
 @region_app.command("export")

@@ -45,6 +45,7 @@ from maps.base import copy_assets, render_html
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
 from planner.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
 from planner.problem import InfeasibleProblem
+from planner.report import PERCENT_HEADERS, plan_tables
 from planner.scenario import Plan, Scenario, run_scenario
 
 VERSION = "0.1.0"
@@ -52,14 +53,6 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest upload accepted, bytes."""
 UPLOAD_SUFFIXES = {".csv", ".xlsx", ".xls", ".geojson", ".json"}
 ASSET_URL = "/static/maps"
-EXCEL_HEADERS = {
-    "site_id": "点位编号", "name": "名称", "type": "设施类型", "plan_status": "状态", "rank": "推荐顺序", "adds_persons": "新增覆盖人数",
-    "sole_persons": "独占覆盖人数", "assigned_persons": "就近服务人数", "capacity": "容量", "cost": "成本", "lon": "经度", "lat": "纬度",
-    "level": "层级", "unit_id": "单元编号", "parent_id": "上级单元", "residents": "服务对象人数", "covered": "已覆盖人数",
-    "covered_share": "覆盖率", "mean_min": "平均用时(分钟)", "worst_min": "最长用时(分钟)", "existing_sites": "现有设施数",
-    "new_sites": "新增设施数", "minimum_sites": "最低要求", "compliant": "是否达标", "city": "市", "town": "镇街", "community": "村(社区)",
-    "target": "目标", "target_zh": "目标(中文)", "met": "是否达成", "units_failing": "未达标单元",
-}
 
 
 @dataclass
@@ -530,12 +523,12 @@ def create_app(settings: Settings) -> FastAPIOffline:
         return HTMLResponse(render_html(m, ASSET_URL))
 
     @app.get("/plans/{plan_id}/excel", tags=["plans"])
-    def plan_excel(plan_id: int, who: Who) -> Response:
-        """The plan's tables as .xlsx with Chinese headers: sites, units, compliance."""
+    def plan_excel(plan_id: int, who: Who, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+                   coords_out: Annotated[str | None, Query(pattern="^(gcj02|bd09)$", description="add Amap (gcj02) or Baidu (bd09) coordinates")] = None) -> Response:
+        """The stored plan's workbook: summary, sites, towns and communities, headers in ``lang``
+        with units (人, 分钟), types, statuses and compliance in words; drawn from the stored plan."""
         row = _plan_row(plan_id, who)
-        p = row["payload"]
-        compliance = pd.DataFrame([{**c, "units_failing": "、".join(c.get("units_failing", []))} for c in p["compliance"]])
-        content = excel_bytes({"设施 sites": pd.DataFrame(p["sites"]), "单元 units": pd.DataFrame(p["units"]), "达标 compliance": compliance}, EXCEL_HEADERS)
+        content = excel_bytes(plan_tables(row["payload"], lang, [coords_out] if coords_out else []), percent_columns=PERCENT_HEADERS)
         return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.xlsx"'})
 

@@ -15,6 +15,7 @@ import h3
 import pandas as pd
 import shapely
 
+from geodata.chinacoords import geometries_to_wgs84
 from geodata.errors import DataError, DataIssue
 from geodata.io import read_vector
 from geodata.projection import WGS84
@@ -36,6 +37,7 @@ def read_admin_units(
     level: str | None = None,
     id_field: str | None = None,
     layer: str | None = None,
+    coords: str = "wgs84",
 ) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
     """Read admin-unit polygons with a name and a level.
 
@@ -51,6 +53,10 @@ def read_admin_units(
         The level of every unit, when the file holds one level and has no level column.
     id_field
         Column with unique ids; default: generated from level and row.
+    coords
+        The system the file's longitude/latitude numbers are really in: ``wgs84``, ``gcj02``
+        (boundaries traced on Amap or Tencent maps: their files usually *say* CRS84/EPSG:4326) or
+        ``bd09`` (Baidu).  Every vertex is converted to WGS-84.
 
     Raises
     ------
@@ -100,6 +106,10 @@ def read_admin_units(
     keep = ~bad_geom
     if not keep.any():
         raise DataError("no unit has a polygon geometry", source=label, field="geometry")
+    try:
+        polygons = geometries_to_wgs84(geom[keep].to_numpy(), coords)
+    except ValueError as exc:
+        raise DataError(str(exc), source=label, field="coords") from exc
     units = gpd.GeoDataFrame(
         {
             "unit_id": ids[keep].to_numpy(),
@@ -108,7 +118,7 @@ def read_admin_units(
             "parent_id": None,
             "zone_kind": "official",
         },
-        geometry=geom[keep].make_valid().to_numpy(),
+        geometry=gpd.GeoSeries(polygons, crs=WGS84).make_valid().to_numpy(),
         crs=WGS84,
     )
     return units, issues

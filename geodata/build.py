@@ -35,15 +35,18 @@ from geodata.population import (
     demand_from_points,
     demand_from_raster,
 )
+from geodata.chinacoords import geometries_to_wgs84, normalise_coord_system
+from geodata.columns import SharedColumns, parse_column_mappings
+from geodata.consistency import check_declared_units, check_points_inside
 from geodata.projection import WGS84, utm_crs_for, xy_to_lonlat
 from geodata.region import REGION_FORMAT_VERSION, Region
-from geodata.sites import PATROL_SPOT_FILTER, clip_to_boundary, empty_sites, patrol_spots_from_osm, read_sites, sites_from_osm
-from geodata.speeds import SpeedProfile
+from geodata.sites import PATROL_SPOT_FILTER, clip_to_boundary, empty_sites, patrol_spots_from_osm, read_patrol_spots, read_sites, sites_from_osm
+from geodata.speeds import DEFAULT_DETOUR_FACTOR, SpeedProfile
 from geodata.vocabulary import LEVEL_ORDER
 
 Progress = Callable[[str], None]
 
-NETWORK_KINDS = ("pbf", "xml", "graphml", "online")
+NETWORK_KINDS = ("pbf", "xml", "graphml", "online", "none")
 TOWN_PLACES = ("town", "suburb", "borough", "district")
 COMMUNITY_PLACES = ("city_block", "neighbourhood", "quarter", "village", "hamlet")
 
@@ -53,8 +56,10 @@ class NetworkSource:
     """Where the road network comes from.
 
     ``kind`` is ``pbf`` (``path`` to an .osm.pbf, read with pyrosm), ``xml`` (OSM XML, osmnx),
-    ``graphml`` (``paths`` per mode, osmnx GraphML) or ``online`` (``place`` name or the region
-    boundary, downloaded with osmnx and cached).
+    ``graphml`` (``paths`` per mode, osmnx GraphML), ``online`` (``place`` name or the region
+    boundary, downloaded with osmnx and cached) or ``none``: no road network at all, travel
+    costs are straight-line distance × :attr:`RegionSources.detour_factor` at the standard
+    speeds, and every output says so.
     """
 
     kind: str = "pbf"
@@ -72,6 +77,8 @@ class AdminSource:
     level_field: str | None = None
     level: str | None = None
     id_field: str | None = None
+    coords: str | None = None
+    """The system of the file's numbers (wgs84, gcj02, bd09); None: the region's ``coords``."""
 
 
 @dataclass
@@ -80,7 +87,9 @@ class PopulationSource:
 
     ``kind``: ``raster`` (GeoTIFF of persons per cell), ``census`` (polygons with counts, spread
     over ``spread`` = buildings|grid), ``points`` (CSV/Excel with lon/lat and counts) or
-    ``buildings`` (estimate from OSM footprints; needs a PBF network source).
+    ``buildings`` (estimate from OSM footprints; needs a PBF network source).  ``coords`` (None:
+    the region's) declares the system of a point table's or census file's numbers; rasters are
+    read in their own CRS.
     """
 
     kind: str = "buildings"
@@ -88,16 +97,21 @@ class PopulationSource:
     count_fields: dict[str, str] = field(default_factory=dict)
     spread: str = "buildings"
     cell_m: float = 100.0
-    coords: str = "wgs84"
+    coords: str | None = None
     floor_m2_per_person: float = 40.0
 
 
 @dataclass
 class SiteSource:
-    """One file of sites; see :func:`geodata.sites.read_sites`."""
+    """One file of sites; see :func:`geodata.sites.read_sites`.
+
+    ``default_status`` is ``existing`` (``--existing FILE``) or ``candidate`` (``--candidates
+    FILE``) for files without a status column; a file with neither is refused.  ``coords``
+    None: the region's.
+    """
 
     path: str
-    coords: str = "wgs84"
+    coords: str | None = None
     default_type: str | None = None
     default_status: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
@@ -133,6 +147,19 @@ class RegionSources:
         Also take sites from OSM POIs of the PBF (see :data:`geodata.sites.OSM_SITE_RULES`).
     speeds, shares
         Speed profile and population-group shares (as dictionaries of their fields).
+    coords
+        The coordinate system of every input's numbers unless the input says otherwise:
+        ``wgs84``, ``gcj02`` (Amap/Tencent, also for boundaries traced on them) or ``bd09``.
+    boundary_coords
+        The boundary file's system (None: the admin files' default, i.e. ``coords``).
+    patrol_spots
+        Files of the bureau's own patrol spots (桥底, 车站 … with name, lon/lat, kind, priority;
+        see :func:`geodata.sites.read_patrol_spots`), added to the OSM ones.
+    columns
+        Our column → the files' column for the population and site tables
+        (``{"pop_all": "pop"}``), on top of the built-in Chinese and English synonyms.
+    detour_factor
+        Regions without a network: network distance ≈ straight distance × this (default 1.3).
     """
 
     name: str
@@ -147,6 +174,15 @@ class RegionSources:
     osm_sites: bool = True
     speeds: dict[str, Any] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)
+    patrol_spots: list[SiteSource] = field(default_factory=list)
+    coords: str = "wgs84"
+    boundary_coords: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    detour_factor: float = DEFAULT_DETOUR_FACTOR
+
+    def coords_of(self, declared: str | None) -> str:
+        """An input's declared coordinate system, or the region's default."""
+        return declared or self.coords
 
     def to_dict(self) -> dict[str, Any]:
         """As a JSON-friendly dictionary."""
@@ -161,6 +197,7 @@ class RegionSources:
             data["admin"] = [AdminSource(**a) for a in data.get("admin", [])]
             data["population"] = PopulationSource(**data.get("population", {}))
             data["sites"] = [SiteSource(**s) for s in data.get("sites", [])]
+            data["patrol_spots"] = [SiteSource(**s) for s in data.get("patrol_spots", [])]
             return cls(**data)
         except TypeError as exc:
             raise DataError(f"bad region config: {exc}", source="region config") from exc
@@ -168,7 +205,7 @@ class RegionSources:
     def input_files(self) -> list[Path]:
         """Every local file the sources read (for the cache key)."""
         files = [self.network.path, *self.network.paths.values(), self.boundary, self.population.path]
-        files += [a.path for a in self.admin] + [s.path for s in self.sites]
+        files += [a.path for a in self.admin] + [s.path for s in self.sites] + [s.path for s in self.patrol_spots]
         return [Path(f) for f in files if f]
 
 
@@ -251,17 +288,24 @@ def _h3_zones(boundary: shapely.Geometry, resolution: int) -> gpd.GeoDataFrame:
     return admin_mod.combine_units(city, towns, comms)
 
 
-def _demand(sources: RegionSources, boundary: shapely.Geometry, crs: str, shares: GroupShares, buildings: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+def _demand(sources: RegionSources, boundary: shapely.Geometry, crs: str, shares: GroupShares, buildings: gpd.GeoDataFrame | None,
+            columns: SharedColumns) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
     pop = sources.population
+    coords = sources.coords_of(pop.coords)
     if pop.kind == "raster":
+        if pop.coords and normalise_coord_system(pop.coords) != "wgs84":
+            raise DataError("a population raster is read in its own CRS; it cannot be declared GCJ-02/BD-09", source=pop.path, field="population.coords")
         return demand_from_raster(_need(pop.path, "population.path"), boundary, shares=shares)
     if pop.kind == "census":
-        return demand_from_census(_need(pop.path, "population.path"), crs, count_fields=pop.count_fields or None, spread=pop.spread, buildings=buildings, cell_m=pop.cell_m, shares=shares)
+        polygons = read_vector(_need(pop.path, "population.path"))
+        polygons = polygons.set_geometry(gpd.GeoSeries(geometries_to_wgs84(polygons.geometry.to_numpy(), coords), crs=WGS84))
+        return demand_from_census(polygons, crs, count_fields=pop.count_fields or None, spread=pop.spread, buildings=buildings, cell_m=pop.cell_m, shares=shares)
     if pop.kind == "points":
-        return demand_from_points(_need(pop.path, "population.path"), count_fields=pop.count_fields or None, coords=pop.coords, shares=shares)
+        return demand_from_points(_need(pop.path, "population.path"), count_fields=pop.count_fields or None, columns=columns, coords=coords, shares=shares)
     if pop.kind == "buildings":
         if buildings is None:
-            raise DataError("a population estimate from buildings needs an OSM PBF network source (for its buildings)", field="population.kind")
+            raise DataError("a population estimate from buildings needs an OSM PBF network source (for its buildings); "
+                            "without a road network give a population file (--population points|census|raster)", field="population.kind")
         return demand_from_buildings(buildings, crs, floor_m2_per_person=pop.floor_m2_per_person, shares=shares)
     raise DataError(f"unknown population kind {pop.kind!r}; use raster, census, points or buildings", field="population.kind")
 
@@ -285,8 +329,53 @@ def _tag_and_clip(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, boundary: s
                 points[level] = tags[level].to_numpy()
                 missing = points[level].isna()
                 if missing.any() and level != "city":
-                    issues.append(DataIssue.of(label, f"not inside any {level} unit (kept, untagged)", points.loc[missing, id_column], field=level))
+                    issues.append(DataIssue.of(label, f"not inside any {level} unit (kept, untagged)", points.loc[missing, id_column], field=level, skipped=False))
     return points, issues
+
+
+def _declared_checks(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, sources: RegionSources, *, label: str, id_column: str,
+                     what: str, points_coords: str, points_kind: str, column_names: dict[str, str]) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+    """Compare declared towns/communities with the boundaries; drop the declared columns."""
+    issues: list[DataIssue] = []
+    admin_coords = sources.coords_of(sources.admin[0].coords) if sources.admin else sources.coords
+    for level in ("town", "community"):
+        if f"declared_{level}" in points:
+            issues += check_declared_units(points, units[units["level"] == level], level=level, source=label, id_column=id_column, what=what,
+                                           admin_coords=admin_coords, points_coords=points_coords, points_kind=points_kind,
+                                           column_label=column_names.get(level))
+    return points.drop(columns=[c for c in ("declared_town", "declared_community") if c in points]), issues
+
+
+def _read_site_file(source: SiteSource, sources: RegionSources, columns: SharedColumns, boundary: shapely.Geometry,
+                    units: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+    """One site file: read with its declared coordinates and status, refuse it if nothing lies inside, tag and check it."""
+    mapping = columns
+    if source.fields:
+        mapping = SharedColumns({**columns, **source.fields})
+        mapping.used = columns.used
+    coords = sources.coords_of(source.coords)
+    table, issues = read_sites(source.path, coords=coords, default_type=source.default_type, default_status=source.default_status, fields=mapping,
+                               id_prefix=Path(source.path).stem)
+    declared = dict(table.attrs.get("declared_columns", {}))
+    if len(table) == 0:
+        return table, issues
+    check_points_inside(table, boundary, source.path, "site_id")
+    table, more = clip_to_boundary(table, boundary, source.path)
+    issues += more
+    table, more = _tag_and_clip(table, units, boundary, source.path, "site_id")
+    issues += more
+    table, more = _declared_checks(table, units, sources, label=source.path, id_column="site_id", what="sites", points_coords=coords,
+                                   points_kind="sites", column_names=declared)
+    return table, issues + more
+
+
+def _travel(sources: RegionSources, speeds: SpeedProfile, modes: list[str], networks: dict[str, Network]) -> dict[str, Any]:
+    if sources.network.kind != "none":
+        return {"kind": "network", "modes": sorted(networks)}
+    if not 1.0 <= sources.detour_factor <= 5.0:
+        raise DataError(f"detour factor {sources.detour_factor:g} is not plausible; use a value between 1 and 5 (default 1.3)", field="detour_factor")
+    return {"kind": "straight-line", "modes": sorted(modes), "detour_factor": float(sources.detour_factor),
+            "speed_mps": {mode: round(speeds.straight_line_mps(mode), 4) for mode in modes}}
 
 
 def build_region(
@@ -314,6 +403,7 @@ def build_region(
     say = progress or (lambda _msg: None)
     if sources.network.kind not in NETWORK_KINDS:
         raise DataError(f"unknown network source kind {sources.network.kind!r}; use {', '.join(NETWORK_KINDS)}", field="network.kind")
+    with_network = sources.network.kind != "none"
     started = time.perf_counter()
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     speeds = SpeedProfile(**sources.speeds)
@@ -321,20 +411,30 @@ def build_region(
     modes = [check_mode(m) for m in sources.modes]
     if not modes:
         raise DataError("at least one travel mode is needed", field="modes")
+    for declared in [sources.coords, sources.boundary_coords, sources.population.coords, *(a.coords for a in sources.admin), *(x.coords for x in sources.sites)]:
+        if declared:
+            try:
+                normalise_coord_system(declared)
+            except ValueError as exc:
+                raise DataError(str(exc), field="coords") from exc
+    columns = SharedColumns(parse_column_mappings(sources.columns))
     issues: list[DataIssue] = []
 
     # boundary and CRS first where the user gave them
     say("reading admin units and boundary")
     admin_tables = []
     for a in sources.admin:
-        table, more = admin_mod.read_admin_units(a.path, name_field=a.name_field, level_field=a.level_field, level=a.level, id_field=a.id_field)
+        table, more = admin_mod.read_admin_units(a.path, name_field=a.name_field, level_field=a.level_field, level=a.level, id_field=a.id_field,
+                                                 coords=sources.coords_of(a.coords))
         admin_tables.append(table)
         issues += more
     units = admin_mod.combine_units(*admin_tables) if admin_tables else None
     boundary = None
     if sources.boundary:
         outline = read_vector(sources.boundary)
-        boundary = shapely.union_all(outline.geometry.make_valid().values)
+        default = sources.admin[0].coords if sources.admin else None
+        polygons = geometries_to_wgs84(outline.geometry.make_valid().to_numpy(), sources.coords_of(sources.boundary_coords or default))
+        boundary = shapely.union_all(polygons)
     elif units is not None and len(units):
         boundary = shapely.union_all(units.geometry.values)
     crs = None
@@ -343,17 +443,21 @@ def build_region(
             raise DataError("the region boundary is empty", source=sources.boundary or "admin units", field="geometry")
         c = boundary.representative_point()
         crs = utm_crs_for(c.x, c.y)
+    elif not with_network:
+        raise DataError("a region without a road network needs its admin units (--admin) or a boundary file (--boundary)", field="boundary")
 
     networks: dict[str, Network] = {}
-    for mode in modes:
-        say(f"building the {mode} network")
-        links = _network_links(sources, mode, crs, boundary, cache_dir)
-        crs = crs or links.crs
-        networks[mode] = build_network(links, mode, speeds)
-    crs = crs or next(iter(networks.values())).crs
+    if with_network:
+        for mode in modes:
+            say(f"building the {mode} network")
+            links = _network_links(sources, mode, crs, boundary, cache_dir)
+            crs = crs or links.crs
+            networks[mode] = build_network(links, mode, speeds)
+        crs = crs or next(iter(networks.values())).crs
     if boundary is None:
         base = networks.get("walk") or next(iter(networks.values()))
         boundary = _network_outline(base)
+    assert crs is not None
 
     say("building admin units / planning zones")
     pbf = sources.network.path if sources.network.kind == "pbf" else None
@@ -376,35 +480,59 @@ def build_region(
             buildings = building_floor_area(raw_buildings[raw_buildings.geometry.geom_type.isin(["Polygon", "MultiPolygon"])], crs)
 
     say("placing population")
-    demand, more = _demand(sources, boundary, crs, shares, buildings)
+    demand, more = _demand(sources, boundary, crs, shares, buildings, columns)
     issues += more
+    derived_groups = demand.attrs.get("derived_groups", [])
+    count_columns = demand.attrs.get("columns", {})
+    declared_columns = demand.attrs.get("declared_columns", {})
     demand.insert(0, "demand_id", [f"d{i + 1}" for i in range(len(demand))])
-    demand, more = _tag_and_clip(demand, units, boundary, "demand", "demand_id")
+    pop_label = sources.population.path or "population"
+    demand_ref = "source_row" if "source_row" in demand else "demand_id"  # messages name the file's rows where there is a file
+    check_points_inside(demand, boundary, pop_label, demand_ref)
+    demand, more = _tag_and_clip(demand, units, boundary, pop_label if demand_ref == "source_row" else "demand", demand_ref)
     issues += more
     if demand.empty:
         raise DataError("no demand point lies inside the region", source=sources.population.path or "population")
+    demand, more = _declared_checks(demand, units, sources, label=pop_label, id_column=demand_ref,
+                                    what="demand points", points_coords=sources.coords_of(sources.population.coords), points_kind="points",
+                                    column_names=declared_columns)
+    issues += more
+    demand = demand.drop(columns=["source_row"], errors="ignore")
 
     say("reading sites")
     site_tables = []
     for s in sources.sites:
-        table, more = read_sites(s.path, coords=s.coords, default_type=s.default_type, default_status=s.default_status, fields=s.fields or None)
+        table, more = _read_site_file(s, sources, columns, boundary, units)
         issues += more
         site_tables.append(table)
+    own_spots = []
+    for s in sources.patrol_spots:
+        spots_table, more = read_patrol_spots(s.path, coords=sources.coords_of(s.coords), fields=columns)
+        issues += more
+        check_points_inside(spots_table, boundary, s.path, "spot_id")
+        spots_table, more = _tag_and_clip(spots_table, units, boundary, s.path, "spot_id")
+        issues += more
+        own_spots.append(spots_table)
+    columns.check_all_used([p for p in [sources.population.path if sources.population.kind == "points" else None,
+                                        *(x.path for x in sources.sites), *(x.path for x in sources.patrol_spots)] if p])
     if sources.osm_sites and pbf:
         pois = osm_mod.read_pbf_layer(pbf, "pois", custom_filter={"amenity": True, "social_facility": True})
-        site_tables.append(sites_from_osm(pois))
+        osm_sites = sites_from_osm(pois)
+        if len(osm_sites):
+            osm_sites, more = clip_to_boundary(osm_sites, boundary, "osm")
+            issues += more
+            osm_sites, more = _tag_and_clip(osm_sites, units, boundary, "osm", "site_id")
+            issues += more
+        site_tables.append(osm_sites)
         say("reading patrol spots")
         spot_features = osm_mod.read_pbf_layer(pbf, "pois", custom_filter=PATROL_SPOT_FILTER)
+    site_tables = [t for t in site_tables if len(t)]
     sites = pd.concat(site_tables, ignore_index=True) if site_tables else empty_sites()
     sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=WGS84)
     dup = sites["site_id"].duplicated(keep=False)
     if dup.any():
-        raise DataError(f"duplicate site ids across files: {', '.join(sorted(set(sites.loc[dup, 'site_id']))[:10])}", field="site_id")
-    if len(sites):
-        sites, more = clip_to_boundary(sites, boundary, "sites")
-        issues += more
-        sites, more = _tag_and_clip(sites, units, boundary, "sites", "site_id")
-        issues += more
+        raise DataError(f"duplicate site ids across files: {', '.join(sorted(set(sites.loc[dup, 'site_id']))[:10])}; "
+                        f"give each file its own ids (or none: they are then numbered per file)", field="site_id")
 
     layers: dict[str, gpd.GeoDataFrame] = {}
     if sources.osm_sites and pbf:
@@ -414,17 +542,25 @@ def build_region(
             spots, more = _tag_and_clip(spots, units, boundary, "patrol spots", "spot_id")
             issues += more
             layers["patrol_spots"] = spots
+    if own_spots:
+        merged = pd.concat([layers.get("patrol_spots", gpd.GeoDataFrame()), *own_spots], ignore_index=True)
+        if merged["spot_id"].duplicated().any():
+            raise DataError(f"duplicate patrol spot ids across files: {', '.join(sorted(set(merged.loc[merged['spot_id'].duplicated(), 'spot_id']))[:5])}",
+                            field="spot_id")
+        layers["patrol_spots"] = gpd.GeoDataFrame(merged, geometry="geometry", crs=WGS84)
     if buildings is not None:
         keep = [c for c in ("id", "name", "building", "levels", "footprint_m2", "floor_area_m2") if c in buildings]
         layers["buildings"] = gpd.GeoDataFrame(buildings[keep].astype({c: str for c in ("name", "building") if c in keep}), geometry=buildings.geometry.to_numpy(), crs=WGS84)
 
     provenance = {
-        "kind": "osm" if sources.network.kind in {"pbf", "xml", "online", "graphml"} else "other",
+        "kind": "osm" if with_network else "files",
         "sources": sources.to_dict(),
+        "travel": _travel(sources, speeds, modes, networks),
         "population": {
             "kind": sources.population.kind,
             "estimate": bool(demand["estimate"].any()),
-            "groups_from_shares": demand.attrs.get("groups_from_shares", []),
+            "derived_groups": derived_groups,
+            "columns": count_columns,
             "shares": asdict(shares),
         },
         "speeds": speeds.describe(),

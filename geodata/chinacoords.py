@@ -189,3 +189,41 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, system: str) -> tuple[NDArray, ND
     if kind == "bd09":
         return wgs84_to_bd09(lon, lat)
     return _arrays(lon, lat)
+
+
+def geometries_to_wgs84(geometries: ArrayLike, system: str) -> NDArray[np.object_]:
+    """Convert every vertex of shapely geometries (points, lines, polygons) declared in ``system``.
+
+    Amap and Baidu boundaries are GCJ-02/BD-09 even when their file says CRS84: converting only
+    the points and not the polygons puts residents in the neighbouring town.  Vertices are
+    converted one by one, so a polygon keeps its topology (the shift varies by at most
+    millimetres across a town).
+    """
+    import shapely
+
+    kind = normalise_coord_system(system)
+    geoms = np.asarray(geometries, dtype=object)
+    if kind == "wgs84":
+        return geoms
+
+    def convert(coords: NDArray) -> NDArray:
+        lon, lat = to_wgs84(coords[:, 0], coords[:, 1], kind)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, convert)
+
+
+def geometries_from_wgs84(geometries: ArrayLike, system: str) -> NDArray[np.object_]:
+    """The inverse of :func:`geometries_to_wgs84`: WGS-84 geometries into ``system``."""
+    import shapely
+
+    kind = normalise_coord_system(system)
+    geoms = np.asarray(geometries, dtype=object)
+    if kind == "wgs84":
+        return geoms
+
+    def convert(coords: NDArray) -> NDArray:
+        lon, lat = from_wgs84(coords[:, 0], coords[:, 1], kind)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, convert)

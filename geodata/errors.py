@@ -72,20 +72,22 @@ class OfflineError(DataError):
 
 @dataclass
 class DataIssue:
-    """A partial problem: some features were skipped, and this says which and why.
+    """A partial problem: some features were skipped, or something looks wrong; this says which and why.
 
     Attributes
     ----------
     source
         File or layer name.
     message
-        What was wrong.
+        What was wrong (a warning states its likely cause and the fix).
     features
-        Ids (or row numbers) of the skipped features; at most the first 50 are kept.
+        Ids (or row numbers) of the affected features; at most the first 50 are kept.
     count
         Total number of affected features.
     field
         The column concerned, if any.
+    skipped
+        True: the features were left out.  False: a warning, the features were kept.
     """
 
     source: str
@@ -93,20 +95,30 @@ class DataIssue:
     features: list[str] = field(default_factory=list)
     count: int = 0
     field: str | None = None
+    skipped: bool = True
 
     @classmethod
     def of(
-        cls, source: str | Path, message: str, features: Any, field: str | None = None
+        cls, source: str | Path, message: str, features: Any, field: str | None = None, *, skipped: bool = True
     ) -> "DataIssue":
         """Build an issue from any iterable of feature ids (kept as strings, first 50)."""
         ids = [str(f) for f in features]
-        return cls(str(source), message, ids[:50], len(ids), field)
+        return cls(str(source), message, ids[:50], len(ids), field, skipped)
+
+    @classmethod
+    def warning(cls, source: str | Path, message: str, field: str | None = None) -> "DataIssue":
+        """A warning about a whole source (nothing skipped)."""
+        return cls(str(source), message, [], 0, field, False)
 
     def __str__(self) -> str:
+        where = f" [{self.field}]" if self.field else ""
+        head = f"{'WARNING ' if not self.skipped else ''}{self.source}{where}: {self.message}"
+        if not self.count:
+            return head
         shown = ", ".join(self.features[:10])
         more = f" and {self.count - 10} more" if self.count > 10 else ""
-        where = f" [{self.field}]" if self.field else ""
-        return f"{self.source}{where}: {self.message}: {self.count} feature(s) skipped ({shown}{more})"
+        verb = "skipped" if self.skipped else "concerned"
+        return f"{head}: {self.count} feature(s) {verb} ({shown}{more})"
 
     def to_dict(self) -> dict[str, Any]:
         """The issue as a JSON-friendly dictionary."""

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io as _io
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geodata.chinacoords import to_wgs84 as china_to_wgs84
+from geodata.columns import find_target
 from geodata.errors import DataError, DataIssue
 from geodata.projection import WGS84, require_crs
 
@@ -95,9 +97,36 @@ def read_vector(path: str | Path | gpd.GeoDataFrame, *, layer: str | None = None
     if len(frame) == 0:
         raise DataError("layer has no features", source=label)
     require_crs(frame, label)
+    if frame.crs.is_geographic:
+        check_degrees(frame, label)
     if not frame.crs.equals(gpd.GeoSeries([], crs=WGS84).crs):
         frame = frame.to_crs(WGS84)
+    if not frame.crs.is_geographic:
+        return frame
+    check_degrees(frame, label)
     return frame
+
+
+def check_degrees(frame: gpd.GeoDataFrame, source: str) -> None:
+    """Refuse a longitude/latitude layer with coordinates beyond ±180°/±90°, naming the first feature.
+
+    Latitudes beyond ±90° whose longitudes would be valid latitudes mean the axes are swapped
+    (x = latitude, y = longitude), which is said so.
+    """
+    bounds = frame.geometry.bounds
+    finite = bounds.notna().all(axis=1)
+    bad = finite & ((bounds["miny"] < -90) | (bounds["maxy"] > 90) | (bounds["minx"] < -180) | (bounds["maxx"] > 180))
+    inf = ~np.isfinite(bounds.where(finite, 0.0).to_numpy()).all(axis=1)
+    bad = bad.to_numpy() | inf
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    row = bounds.iloc[k]
+    swapped = abs(row["maxx"]) <= 90 and abs(row["maxy"]) > 90
+    hint = ("longitude and latitude look swapped (x holds latitudes, y longitudes); write x = longitude, y = latitude"
+            if swapped else "coordinates are not longitude/latitude degrees; check the file's CRS")
+    raise DataError(f"{hint} (x {row['minx']:g}…{row['maxx']:g}, y {row['miny']:g}…{row['maxy']:g})",
+                    source=source, field="geometry", feature=frame.index[k])
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
@@ -117,33 +146,37 @@ def find_column(frame: pd.DataFrame, candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-LON_NAMES = ("lon", "lng", "longitude", "x", "经度")
-LAT_NAMES = ("lat", "latitude", "y", "纬度")
-
-
 def points_from_table(
     frame: pd.DataFrame,
     source: str,
     *,
     lon_field: str | None = None,
     lat_field: str | None = None,
+    columns: Mapping[str, str] | None = None,
     coords: str = "wgs84",
     id_values: pd.Series | None = None,
 ) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
     """Turn a table with longitude/latitude columns into WGS-84 points.
 
-    Rows whose coordinates are missing, non-numeric or not valid degrees are skipped and reported.
+    The columns are found by their usual names (lon, lng, 经度 …; see :mod:`geodata.columns`) or
+    given by ``lon_field``/``lat_field`` or ``columns`` (``{"lon": "东经", "lat": "北纬"}``).
+    Rows whose coordinates are missing, non-numeric or not valid degrees are skipped and reported;
+    a table whose longitudes and latitudes are swapped is refused, naming both columns.
     ``coords`` declares the system the numbers are in (``wgs84``, ``gcj02`` for Amap, ``bd09`` for
     Baidu); they are converted to WGS-84.
     """
-    lon_col = lon_field or find_column(frame, LON_NAMES)
-    lat_col = lat_field or find_column(frame, LAT_NAMES)
-    if lon_col is None or lon_col not in frame:
-        raise DataError("no longitude column (expected one of lon, lng, longitude, x, 经度)", source=source, field=lon_field or "lon")
-    if lat_col is None or lat_col not in frame:
-        raise DataError("no latitude column (expected one of lat, latitude, y, 纬度)", source=source, field=lat_field or "lat")
+    mapping: Mapping[str, str] = columns if columns is not None else {}
+    if lon_field or lat_field:
+        mapping = {**mapping, **({"lon": lon_field} if lon_field else {}), **({"lat": lat_field} if lat_field else {})}
+    lon_col = find_target(frame, "lon", mapping, source=source)
+    lat_col = find_target(frame, "lat", mapping, source=source)
+    if lon_col is None:
+        raise DataError("no longitude column (expected one of lon, lng, longitude, x, 经度, or --column lon=COLUMN)", source=source, field="lon")
+    if lat_col is None:
+        raise DataError("no latitude column (expected one of lat, latitude, y, 纬度, or --column lat=COLUMN)", source=source, field="lat")
     lon = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(float)
     lat = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(float)
+    check_not_swapped(lon, lat, source, lon_col, lat_col)
     ids = id_values if id_values is not None else pd.Series([f"row {i + 2}" for i in range(len(frame))], index=frame.index)
     bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
     issues: list[DataIssue] = []
@@ -156,6 +189,25 @@ def points_from_table(
     kept = frame.loc[~bad].copy()
     points = gpd.GeoDataFrame(kept, geometry=gpd.points_from_xy(wlon, wlat), crs=WGS84)
     return points, issues
+
+
+def check_not_swapped(lon: np.ndarray, lat: np.ndarray, source: str, lon_col: str = "lon", lat_col: str = "lat") -> None:
+    """Refuse coordinates whose longitude and latitude are evidently swapped.
+
+    A "latitude" beyond ±90° whose "longitude" would be a valid latitude can only be a swap
+    (for all of China: longitudes 73–135°, latitudes 18–54°).  Raised when most rows look so.
+    """
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return
+    swapped = ok & (np.abs(lat) > 90) & (np.abs(lon) <= 90)
+    if swapped.sum() > 0.5 * ok.sum():
+        k = int(np.flatnonzero(swapped)[0])
+        raise DataError(
+            f"longitude and latitude look swapped: '{lat_col}' holds {lat[k]:g}, which cannot be a latitude, "
+            f"and '{lon_col}' holds {lon[k]:g}; swap the two columns (or map them with --column lon={lat_col} --column lat={lon_col})",
+            source=source, field=f"{lon_col}/{lat_col}", feature=f"row {k + 2}",
+        )
 
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -62,30 +62,85 @@ class GroupShares:
             raise ValueError("aged_80_plus cannot exceed aged_60_plus")
 
 
-def fill_groups(frame: pd.DataFrame, shares: GroupShares) -> list[str]:
-    """Fill missing group columns of ``frame`` from ``pop_all`` in place; return the names filled."""
-    filled = []
-    total = frame["pop_all"].astype(float)
-    if "pop_60" not in frame:
-        frame["pop_60"] = total * shares.aged_60_plus
-        filled.append("pop_60")
-    if "pop_80" not in frame:
-        frame["pop_80"] = np.minimum(total * shares.aged_80_plus, frame["pop_60"])
-        filled.append("pop_80")
-    if "pop_alone" not in frame:
-        frame["pop_alone"] = frame["pop_60"].astype(float) * shares.living_alone_of_60_plus
-        filled.append("pop_alone")
-    return filled
+GROUP_PARENT: dict[str, str] = {"pop_60": "pop_all", "pop_80": "pop_60", "pop_alone": "pop_60"}
+"""Each group's parent group: 80+ and elders living alone are part of the 60+, who are part of all."""
+
+
+def group_ratio(group: str, parent: str, shares: GroupShares) -> float:
+    """Share of ``parent`` that ``group`` is taken to be, from ``shares`` (persons per person)."""
+    step = {
+        ("pop_60", "pop_all"): shares.aged_60_plus,
+        ("pop_80", "pop_60"): shares.aged_80_plus / shares.aged_60_plus if shares.aged_60_plus > 0 else 0.0,
+        ("pop_alone", "pop_60"): shares.living_alone_of_60_plus,
+    }
+    ratio, current = 1.0, group
+    while current != parent:
+        up = GROUP_PARENT.get(current)
+        if up is None:
+            raise ValueError(f"{parent} is not a parent group of {group}")
+        ratio *= step[(current, up)]
+        current = up
+    return ratio
+
+
+def fill_groups(frame: pd.DataFrame, shares: GroupShares) -> list[dict[str, object]]:
+    """Fill the missing group columns of ``frame`` in place, each from its nearest *given* parent.
+
+    80+ is derived from the 60+ when the source gives the 60+ (not from the total), elders living
+    alone likewise; the 60+ from all residents.  Returns one record per derived group:
+    ``{"group", "from", "ratio"}`` with the ratio applied (persons per person of ``from``), so that
+    every summary can state what was derived and how.
+    """
+    given = {g for g in GROUP_COLUMNS if g in frame}
+    derived: list[dict[str, object]] = []
+    for group in ("pop_60", "pop_80", "pop_alone"):
+        if group in given:
+            continue
+        parent = GROUP_PARENT[group]
+        while parent not in given and parent in GROUP_PARENT:
+            parent = GROUP_PARENT[parent]
+        ratio = group_ratio(group, parent, shares)
+        frame[group] = frame[parent].astype(float) * ratio
+        derived.append({"group": group, "from": parent, "ratio": round(ratio, 6)})
+    if "pop_60" not in given and "pop_80" in given:
+        frame["pop_60"] = np.maximum(frame["pop_60"], frame["pop_80"].astype(float))
+    return derived
+
+
+def describe_derivations(derived: list[dict[str, object]], lang: str = "en") -> list[str]:
+    """Sentences such as "aged 80+ derived from aged 60+ × 0.1358" for summaries."""
+    from geodata.vocabulary import POPULATION_GROUPS
+
+    out = []
+    for d in derived:
+        group, parent = POPULATION_GROUPS[str(d["group"])][lang], POPULATION_GROUPS[str(d["from"])][lang]
+        if lang == "zh":
+            out.append(f"{group}未提供，按{parent} × {float(d['ratio']):.4g} 推算")
+        else:
+            out.append(f"{group} not given: derived from {parent} × {float(d['ratio']):.4g}")
+    return out
+
+
+def check_group_order(frame: pd.DataFrame, source: str, row_ids: pd.Series | None = None) -> list[DataIssue]:
+    """Warn (rows kept) where a group exceeds its parent given in the same row (60+ above all residents …)."""
+    issues = []
+    for group, parent in GROUP_PARENT.items():
+        if group in frame and parent in frame:
+            over = (frame[group].astype(float) > frame[parent].astype(float) + 1e-9).to_numpy()
+            if over.any():
+                ids = (row_ids if row_ids is not None else pd.Series(frame.index.astype(str), index=frame.index))[over]
+                issues.append(DataIssue.of(source, f"{group} exceeds {parent} (rows kept as given; check the columns)", ids, field=group, skipped=False))
+    return issues
 
 
 def _finish(points: gpd.GeoDataFrame, kind: str, estimate: bool, shares: GroupShares) -> gpd.GeoDataFrame:
-    filled = fill_groups(points, shares)
-    points = points[[*GROUP_COLUMNS, "geometry"]].copy()
+    derived = fill_groups(points, shares)
+    points = points[[*GROUP_COLUMNS, "geometry", *[c for c in ("declared_town", "declared_community", "source_row") if c in points]]].copy()
     for column in GROUP_COLUMNS:
         points[column] = points[column].astype(float)
     points["source_kind"] = kind
     points["estimate"] = estimate
-    points.attrs["groups_from_shares"] = filled
+    points.attrs["derived_groups"] = derived
     return points.reset_index(drop=True)
 
 
@@ -265,33 +320,64 @@ def demand_from_points(
     count_fields: Mapping[str, str] | None = None,
     lon_field: str | None = None,
     lat_field: str | None = None,
+    columns: Mapping[str, str] | None = None,
     coords: str = "wgs84",
     shares: GroupShares = GroupShares(),
 ) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
     """Demand points from a CSV/Excel table with longitude, latitude and count columns.
 
-    ``coords`` declares the coordinate system of the table (wgs84, gcj02, bd09); rows with bad
-    coordinates or counts are skipped and reported.
+    Parameters
+    ----------
+    path
+        CSV (UTF-8 or GBK/GB18030) or Excel file, one row per point (a building, a grid cell or a
+        community centroid).
+    count_fields, columns
+        Our column → the file's column (``{"pop_all": "pop", "pop_60": "pop60"}``); any column
+        not mapped is found by its usual names, Chinese included (常住人口, 60岁以上, 80岁以上,
+        独居老人, 经度, 纬度, 镇街, 社区; see :mod:`geodata.columns`).
+    coords
+        The system of the numbers (wgs84, gcj02, bd09); converted to WGS-84.
+    shares
+        Ratios for the groups the table does not give (each derived from its nearest given parent).
+
+    Returns
+    -------
+    (points, issues)
+        Rows with bad coordinates or counts are skipped and reported.  A ``town``/``community``
+        column, when present, is kept as ``declared_town``/``declared_community`` for the
+        consistency check against the boundaries.
     """
+    from geodata.columns import POPULATION_TARGETS, find_target, resolve_columns
+
     table = read_table(path)
     name = str(path)
-    fields = dict(count_fields or {})
-    if not fields:
-        fields = {g: g for g in GROUP_COLUMNS if g in table.columns}
+    mapping: Mapping[str, str] = {**(columns or {}), **count_fields} if count_fields else (columns if columns is not None else {})
+    fields = resolve_columns(table, POPULATION_TARGETS, mapping, source=name)
     if "pop_all" not in fields:
-        raise DataError("point table needs a total count column (pop_all)", source=name, field="pop_all")
-    for column in fields.values():
-        if column not in table.columns:
-            raise DataError("missing count column", source=name, field=column)
-    points, issues = points_from_table(table, name, lon_field=lon_field, lat_field=lat_field, coords=coords)
+        present = ", ".join(map(str, table.columns[:20]))
+        raise DataError(f"no total-residents column (looked for pop_all, 人口, 常住人口, 总人口 …; columns present: {present}); "
+                        f"name it with --column pop_all=COLUMN", source=name, field="pop_all")
+    points, issues = points_from_table(table, name, lon_field=lon_field, lat_field=lat_field, columns=mapping, coords=coords)
     counts = pd.DataFrame({g: pd.to_numeric(points[c], errors="coerce") for g, c in fields.items()}, index=points.index)
     bad = counts.isna().any(axis=1) | (counts < 0).any(axis=1)
+    row_ids = pd.Series([f"row {i + 2}" for i in points.index], index=points.index)
     if bad.any():
-        issues.append(DataIssue.of(name, "missing or negative counts", [f"row {i + 2}" for i in points.index[bad]], field=",".join(fields.values())))
-    points = gpd.GeoDataFrame(counts[~bad], geometry=points.geometry[~bad], crs=WGS84)
+        issues.append(DataIssue.of(name, "missing or negative counts", row_ids[bad], field=",".join(fields[g] for g in fields)))
+    issues += check_group_order(counts[~bad], name, row_ids[~bad])
+    frame = counts[~bad].copy()
+    for level in ("town", "community"):
+        column = find_target(table, level, mapping, source=name)
+        if column is not None:
+            frame[f"declared_{level}"] = points.loc[~bad, column].astype(object).where(points.loc[~bad, column].notna(), None).to_numpy()
+    frame["source_row"] = row_ids[~bad].to_numpy()
+    points = gpd.GeoDataFrame(frame, geometry=points.geometry[~bad], crs=WGS84)
     if points.empty:
         raise DataError("no usable row", source=name)
-    return _finish(points, "points", False, shares), issues
+    finished = _finish(points, "points", False, shares)
+    finished.attrs["columns"] = {g: str(c) for g, c in fields.items()}
+    finished.attrs["declared_columns"] = {level: str(find_target(table, level, mapping, source=name)) for level in ("town", "community")
+                                          if f"declared_{level}" in finished}
+    return finished, issues
 
 
 # ---------------------------------------------------------------------- building estimate

@@ -21,8 +21,9 @@ import shapely
 
 from geodata.errors import DataError, DataIssue
 from geodata.network import Network
+from geodata.population import describe_derivations
 from geodata.projection import WGS84
-from geodata.vocabulary import GROUP_COLUMNS, LEVEL_ORDER
+from geodata.vocabulary import GROUP_COLUMNS, LEVEL_ORDER, straight_line_note
 
 REGION_FORMAT_VERSION = 2
 LAYER_NAMES = ("units", "demand", "sites")
@@ -80,22 +81,91 @@ class Region:
         return bool(self.demand["estimate"].any()) if len(self.demand) else False
 
     @property
+    def travel(self) -> dict[str, Any]:
+        """How travel costs are computed.
+
+        ``{"kind": "network", "modes": [...]}`` for regions with road networks, or
+        ``{"kind": "straight-line", "modes": [...], "detour_factor": 1.3, "speed_mps": {mode: m/s}}``
+        for regions built without one (``--no-network``).
+        """
+        info = self.provenance.get("travel")
+        if info:
+            return info
+        return {"kind": "network", "modes": sorted(self.networks)}
+
+    @property
+    def modes(self) -> list[str]:
+        """Travel modes this region can price (``walk``, ``drive``)."""
+        return sorted(set(self.networks) | set(self.travel.get("speed_mps", {})))
+
+    def cost_kind(self, mode: str) -> str:
+        """``"network"`` or ``"straight-line"`` for ``mode``; ValueError when the region has no way to price it."""
+        if mode in self.networks:
+            return "network"
+        if mode in self.travel.get("speed_mps", {}):
+            return "straight-line"
+        raise ValueError(f"mode: region '{self.name}' cannot price {mode!r} travel (it has: {', '.join(self.modes) or 'nothing'})")
+
+    def straight_line(self, mode: str) -> tuple[float, float]:
+        """``(detour_factor, speed_mps)`` of the straight-line estimate for ``mode``."""
+        if self.cost_kind(mode) != "straight-line":
+            raise ValueError(f"region '{self.name}' prices {mode} travel on its road network, not in a straight line")
+        return float(self.travel["detour_factor"]), float(self.travel["speed_mps"][mode])
+
+    def cost_note(self, lang: str = "en") -> str | None:
+        """The statement that travel times are straight-line estimates (None when every mode has a network)."""
+        if self.travel.get("kind") != "straight-line":
+            return None
+        return straight_line_note(float(self.travel["detour_factor"]), self.travel.get("speed_mps", {}), lang)  # type: ignore[arg-type]
+
+    @property
     def data_label(self) -> dict[str, str]:
-        """A one-line statement of what the data is, in Chinese and English, for every output."""
+        """A one-line statement of where the data came from, in Chinese and English, for every output.
+
+        Built from the sources actually used: the road network (or its absence), the boundaries,
+        the population and the sites.
+        """
+        note = {lang: self.cost_note(lang) for lang in ("en", "zh")}
         if self.is_synthetic:
-            return {
+            label = {
                 "en": f"SYNTHETIC region '{self.name}' (seeded generator; not a real place)",
                 "zh": f"合成区域「{self.name}」（随机生成，非真实地点）",
             }
-        en = f"Region '{self.name}': roads, buildings and places from OpenStreetMap"
-        zh = f"区域「{self.name}」：道路、建筑与地名来自 OpenStreetMap"
+            return {lang: text + (f"; {note[lang]}" if note[lang] and lang == "en" else f"；{note[lang]}" if note[lang] else "") for lang, text in label.items()}
+        sources = self.provenance.get("sources", {})
+        en: list[str] = []
+        zh: list[str] = []
+        net_kind = (sources.get("network") or {}).get("kind", "pbf" if self.networks else "none")
+        if net_kind == "pbf":
+            en.append("roads, buildings and places from OpenStreetMap")
+            zh.append("道路、建筑与地名来自 OpenStreetMap")
+        elif net_kind in ("xml", "online", "graphml"):
+            en.append("roads from OpenStreetMap")
+            zh.append("道路来自 OpenStreetMap")
+        admin_files = [Path(a["path"]).name for a in sources.get("admin", []) if a.get("path")]
+        if len(self.units) and (self.units.get("zone_kind") == "planning-zone").any():
+            en.append("units are planning zones derived from OSM place names, not official boundaries"
+                      if sources.get("zones", "places") == "places" else "units are H3 planning zones, not official boundaries")
+            zh.append("行政单元为依据 OSM 地名划分的规划分区，并非官方边界" if sources.get("zones", "places") == "places" else "行政单元为 H3 六边形规划分区，并非官方边界")
+        elif admin_files:
+            en.append(f"boundaries from {', '.join(admin_files)}")
+            zh.append(f"行政边界来自 {'、'.join(admin_files)}")
         if self.population_is_estimate:
-            en += "; population is an ESTIMATE from building footprints, not a census"
-            zh += "；人口为根据建筑轮廓推算的估计值，并非普查数据"
-        if (self.units.get("zone_kind") == "planning-zone").any() if len(self.units) else False:
-            en += "; units are planning zones derived from OSM place names, not official boundaries"
-            zh += "；行政单元为依据 OSM 地名划分的规划分区，并非官方边界"
-        return {"en": en, "zh": zh}
+            en.append("population is an ESTIMATE from building footprints, not a census")
+            zh.append("人口为根据建筑轮廓推算的估计值，并非普查数据")
+        else:
+            pop_path = (sources.get("population") or {}).get("path")
+            if pop_path:
+                en.append(f"population from {Path(pop_path).name}")
+                zh.append(f"人口来自 {Path(pop_path).name}")
+        site_files = [Path(s["path"]).name for s in sources.get("sites", []) if s.get("path")]
+        if site_files:
+            en.append(f"sites from {', '.join(site_files)}")
+            zh.append(f"设施点位来自 {'、'.join(site_files)}")
+        if note["en"]:
+            en.append(note["en"])
+            zh.append(note["zh"] or "")
+        return {"en": f"Region '{self.name}': " + "; ".join(en), "zh": f"区域「{self.name}」：" + "；".join(zh)}
 
     def units_at(self, level: str) -> gpd.GeoDataFrame:
         """The units of one level (``city``/``town``/``community``)."""
@@ -133,6 +203,10 @@ class Region:
             "population_source": sorted(set(self.demand["source_kind"])) if len(self.demand) else [],
             "population_is_estimate": self.population_is_estimate,
             "networks": {mode: net.summary() for mode, net in self.networks.items()},
+            "travel": self.travel,
+            "cost_note": {lang: self.cost_note(lang) for lang in ("zh", "en")} if self.cost_note() else None,
+            "population_derived": {lang: describe_derivations(self.provenance.get("population", {}).get("derived_groups", []), lang)
+                                   for lang in ("zh", "en")},
             "sites": {f"{t}/{s}": int(c) for (t, s), c in sites.items()},
             "layers": {k: int(len(v)) for k, v in self.layers.items()},
             "issues": [str(i) for i in self.issues],

@@ -21,14 +21,17 @@ import shapely
 
 from geodata.chinacoords import to_wgs84 as china_to_wgs84
 from geodata.errors import DataError, DataIssue
-from geodata.io import VECTOR_SUFFIXES, find_column, points_from_table, read_table, read_vector
+from geodata.columns import PLACE_TARGETS, SITE_TARGETS, resolve_columns
+from geodata.io import VECTOR_SUFFIXES, points_from_table, read_table, read_vector
 from geodata.projection import WGS84
 from geodata.vocabulary import FACILITY_TYPES, SITE_STATUSES, normalise_facility_type
 
 SITE_COLUMNS = ["site_id", "name", "type", "status", "capacity", "cost", "source", "geometry"]
 _STATUS_ALIASES = {
-    "existing": "existing", "现有": "existing", "已建": "existing", "existing facility": "existing", "open": "existing",
-    "candidate": "candidate", "候选": "candidate", "拟建": "candidate", "proposed": "candidate", "new": "candidate",
+    "existing": "existing", "现有": "existing", "已建": "existing", "已建成": "existing", "运营": "existing", "运营中": "existing",
+    "existing facility": "existing", "open": "existing",
+    "candidate": "candidate", "候选": "candidate", "拟建": "candidate", "规划": "candidate", "备选": "candidate",
+    "proposed": "candidate", "new": "candidate",
 }
 
 
@@ -77,7 +80,7 @@ def read_sites(
         Rows with bad coordinates, unknown types or negative numbers are skipped and reported.
     """
     label = name or (str(source) if not isinstance(source, (bytes, gpd.GeoDataFrame)) else "sites")
-    fields = dict(fields or {})
+    fields = fields if fields is not None else {}
     suffix = Path(label).suffix.lower()
     issues: list[DataIssue] = []
     if isinstance(source, gpd.GeoDataFrame) or suffix in VECTOR_SUFFIXES - {".json"} or (suffix == ".json" and not isinstance(source, bytes)):
@@ -102,22 +105,12 @@ def read_sites(
         raise DataError("upload .geojson for vector sites", source=label)
     else:
         raw = read_table(source, name=label)
-        table, more = points_from_table(raw, label, lon_field=fields.get("lon"), lat_field=fields.get("lat"), coords=coords)
+        table, more = points_from_table(raw, label, columns=fields, coords=coords)
         issues += more
 
-    def column(key: str, aliases: tuple[str, ...]) -> str | None:
-        if key in fields:
-            if fields[key] not in table.columns:
-                raise DataError("mapped column not found", source=label, field=fields[key])
-            return fields[key]
-        return find_column(table, (key, *aliases))
-
-    id_col = column("id", ("site_id", "编号", "ID"))
-    name_col = column("name", ("名称", "站点名称", "title"))
-    type_col = column("type", ("设施类型", "类型", "facility_type"))
-    status_col = column("status", ("状态",))
-    cap_col = column("capacity", ("容量", "服务能力", "床位", "beds"))
-    cost_col = column("cost", ("成本", "费用", "造价"))
+    found = resolve_columns(table, [t for t in (*PLACE_TARGETS, *SITE_TARGETS) if t not in ("lon", "lat")], fields, source=label)
+    id_col, name_col, type_col = found.get("id"), found.get("name"), found.get("type")
+    status_col, cap_col, cost_col = found.get("status"), found.get("capacity"), found.get("cost")
 
     n = len(table)
     rows = pd.RangeIndex(n)
@@ -145,10 +138,15 @@ def read_sites(
 
     if status_col:
         statuses = table[status_col].astype(str).str.strip().str.lower().map(_STATUS_ALIASES).to_numpy()
+    elif default_status is None:
+        raise DataError(
+            "no status column, so it is not known whether these are existing facilities or candidate sites: "
+            "give the file with --existing FILE or --candidates FILE (or add a 'status' column: existing/candidate, 现有/候选)",
+            source=label, field="status")
     else:
-        statuses = np.array([default_status or "candidate"] * n, dtype=object)
-        if statuses.size and statuses[0] not in SITE_STATUSES:
+        if default_status not in SITE_STATUSES:
             raise DataError(f"unknown status {default_status!r}; use existing or candidate", source=label, field="status")
+        statuses = np.array([default_status] * n, dtype=object)
     bad_status = pd.isna(statuses)
     if bad_status.any():
         issues.append(DataIssue.of(label, "unknown status (use existing/candidate, 现有/候选)", ids[bad_status], field=status_col))
@@ -169,19 +167,21 @@ def read_sites(
     if bad_cost.any():
         issues.append(DataIssue.of(label, "cost is not a non-negative number", ids[bad_cost], field=cost_col))
     keep = ~(bad_type | bad_status | bad_cap | bad_cost)
-    sites = gpd.GeoDataFrame(
-        {
-            "site_id": ids[keep],
-            "name": names[keep],
-            "type": types[keep],
-            "status": statuses[keep],
-            "capacity": capacity[keep],
-            "cost": cost[keep],
-            "source": label,
-        },
-        geometry=table.geometry.to_numpy()[keep],
-        crs=WGS84,
-    )
+    columns = {
+        "site_id": ids[keep],
+        "name": names[keep],
+        "type": types[keep],
+        "status": statuses[keep],
+        "capacity": capacity[keep],
+        "cost": cost[keep],
+        "source": label,
+    }
+    for level in ("town", "community"):
+        if level in found:
+            values = table[found[level]]
+            columns[f"declared_{level}"] = values.astype(object).where(values.notna(), None).to_numpy()[keep]
+    sites = gpd.GeoDataFrame(columns, geometry=table.geometry.to_numpy()[keep], crs=WGS84)
+    sites.attrs["declared_columns"] = {level: str(found[level]) for level in ("town", "community") if level in found}
     return sites, issues
 
 
@@ -303,3 +303,43 @@ def patrol_spots_from_osm(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         geometry=geoms.to_numpy(), crs=WGS84,
     )
     return spots.drop_duplicates("spot_id").reset_index(drop=True)
+
+
+def read_patrol_spots(
+    source: str | Path,
+    *,
+    coords: str = "wgs84",
+    fields: Mapping[str, str] | None = None,
+) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
+    """A bureau's own list of patrol spots (桥底, 车站, 公园 …) from CSV/Excel (lon/lat) or a vector file.
+
+    Columns (by their usual names or ``fields``): name, lon/lat, ``kind`` (a word of
+    :data:`geodata.vocabulary.PATROL_STOP_KINDS`, Chinese or English; other words count as a
+    hotspot) and ``priority`` (1–5, optional).  Returns the ``patrol_spots`` layer format:
+    ``spot_id``, ``name``, ``kind``, ``priority`` (NaN when not given), ``source``, geometry.
+    """
+    from geodata.columns import SPOT_TARGETS
+    from geodata.vocabulary import normalise_spot_kind
+
+    label = str(source)
+    fields = fields if fields is not None else {}
+    if Path(label).suffix.lower() in VECTOR_SUFFIXES:
+        table = read_vector(source)
+        table = _convert_geometry(table.assign(geometry=table.geometry.representative_point()), coords)
+        issues: list[DataIssue] = []
+    else:
+        table, issues = points_from_table(read_table(source), label, columns=fields, coords=coords)
+    found = resolve_columns(table, ("id", "name", *SPOT_TARGETS), fields, source=label)
+    n = len(table)
+    ids = table[found["id"]].astype(str).to_numpy() if "id" in found else np.array([f"spot-{i + 1}" for i in range(n)])
+    names = table[found["name"]].astype(str).to_numpy() if "name" in found else ids
+    kinds = [normalise_spot_kind(v) for v in table[found["kind"]]] if "kind" in found else ["hotspot"] * n
+    priority = pd.to_numeric(table[found["priority"]], errors="coerce").to_numpy(float) if "priority" in found else np.full(n, np.nan)
+    bad = (priority < 0) | (priority > 5)
+    if bad.any():
+        issues.append(DataIssue.of(label, "priority must lie in 0–5", ids[bad], field=found.get("priority")))
+    spots = gpd.GeoDataFrame({"spot_id": ids[~bad], "name": names[~bad], "kind": np.asarray(kinds, dtype=object)[~bad],
+                              "priority": priority[~bad], "source": label}, geometry=table.geometry.to_numpy()[~bad], crs=WGS84)
+    if spots["spot_id"].duplicated().any():
+        raise DataError("duplicate spot ids", source=label, field=found.get("id", "id"))
+    return spots, issues

@@ -44,6 +44,10 @@ DEFAULT_DRIVE_SPEEDS_KPH: dict[str, float] = {
 }
 """Road-class speeds in km/h used when an edge has no usable ``maxspeed``."""
 
+DEFAULT_DETOUR_FACTOR = 1.3
+"""Without a road network: network distance ≈ straight-line distance × 1.3 (a common urban
+value; measured circuity of city street networks is mostly 1.2–1.4)."""
+
 FALLBACK_DRIVE_SPEED_KPH = 30.0
 """Speed for drivable road classes absent from the table, km/h."""
 
@@ -139,6 +143,18 @@ class SpeedProfile:
         if speed is None:
             speed = self.drive_class_kph.get(first_highway(highway), FALLBACK_DRIVE_SPEED_KPH)
         return speed * self.drive_factor
+
+    def straight_line_mps(self, mode: str) -> float:
+        """Speed for straight-line travel estimates (regions without a road network), m/s.
+
+        Walking: :attr:`walk_mps`.  Driving: :data:`FALLBACK_DRIVE_SPEED_KPH` (the speed of an
+        ordinary urban street, 30 km/h) × :attr:`drive_factor`, i.e. 24 km/h by default.
+        """
+        if mode == "walk":
+            return float(self.walk_mps)
+        if mode == "drive":
+            return FALLBACK_DRIVE_SPEED_KPH * self.drive_factor / 3.6
+        raise ValueError(f"unknown mode {mode!r}; use walk or drive")
 
     def describe(self) -> dict[str, object]:
         """The profile as a JSON-friendly dictionary, for provenance."""

@@ -31,7 +31,7 @@ from geodata.admin import assign_parents, tag_points
 from geodata.network import LinkTable, build_network
 from geodata.projection import WGS84, lonlat_to_xy, utm_crs_for, xy_to_lonlat
 from geodata.region import Region
-from geodata.speeds import SpeedProfile
+from geodata.speeds import DEFAULT_DETOUR_FACTOR, SpeedProfile
 from geodata.vocabulary import GROUP_COLUMNS, LEVEL_ORDER
 
 
@@ -158,8 +158,13 @@ def _voronoi(points: np.ndarray, clip: shapely.Geometry) -> list[shapely.Geometr
     return out
 
 
-def synthetic_region(spec: SyntheticSpec = SyntheticSpec(), *, modes: tuple[str, ...] = ("walk", "drive")) -> Region:
-    """Generate the synthetic city described by ``spec`` (deterministic for its seed)."""
+def synthetic_region(spec: SyntheticSpec = SyntheticSpec(), *, modes: tuple[str, ...] = ("walk", "drive"), network: bool = True) -> Region:
+    """Generate the synthetic city described by ``spec`` (deterministic for its seed).
+
+    ``network=False`` builds no streets: the region prices ``modes`` by straight-line distance ×
+    1.3 at the standard speeds, as a region built with ``--no-network`` (and says so).  Everything
+    else (units, demand, sites) is the same city as with streets, for the same seed.
+    """
     rng = np.random.default_rng(spec.seed)
     crs = utm_crs_for(spec.centre_lon, spec.centre_lat)
     cx, cy = lonlat_to_xy(spec.centre_lon, spec.centre_lat, crs)
@@ -170,7 +175,7 @@ def synthetic_region(spec: SyntheticSpec = SyntheticSpec(), *, modes: tuple[str,
     links.geom_xy = links.geom_xy + origin
     links.crs = crs
     networks = {}
-    for mode in modes:
+    for mode in modes if network else ():
         if mode == "drive":
             mask = links.highway != "footway"
             sub = LinkTable(
@@ -280,5 +285,8 @@ def synthetic_region(spec: SyntheticSpec = SyntheticSpec(), *, modes: tuple[str,
     return Region(
         name=name, crs=crs, boundary=boundary, units=units, demand=demand, sites=sites, networks=networks,
         layers={"incidents": incidents},
-        provenance={"kind": "synthetic", "spec": asdict(spec), "population": {"kind": "synthetic", "estimate": False, "groups": list(GROUP_COLUMNS)}},
+        provenance={"kind": "synthetic", "spec": asdict(spec), "population": {"kind": "synthetic", "estimate": False, "groups": list(GROUP_COLUMNS)},
+                    "travel": {"kind": "network", "modes": sorted(networks)} if network else {
+                        "kind": "straight-line", "modes": sorted(modes), "detour_factor": DEFAULT_DETOUR_FACTOR,
+                        "speed_mps": {m: round(SpeedProfile().straight_line_mps(m), 4) for m in modes}}},
     )

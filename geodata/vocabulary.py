@@ -104,6 +104,57 @@ def normalise_facility_type(value: object) -> str | None:
     return _TYPE_ALIASES.get(text) or _TYPE_ALIASES.get(text.lower())
 
 
+_SPOT_KIND_ALIASES = {code: code for code in PATROL_STOP_KINDS}
+_SPOT_KIND_ALIASES.update({labels["zh"]: code for code, labels in PATROL_STOP_KINDS.items()})
+_SPOT_KIND_ALIASES.update({labels["en"].lower(): code for code, labels in PATROL_STOP_KINDS.items()})
+_SPOT_KIND_ALIASES.update({
+    "桥底": "underpass", "桥洞": "underpass", "地下通道": "underpass", "隧道": "underpass", "天桥": "bridge", "桥": "bridge",
+    "火车站": "station", "地铁站": "station", "车站": "station", "汽车站": "bus_station", "客运站": "bus_station",
+    "地铁口": "subway_entrance", "公园": "park", "广场": "park", "市场": "marketplace", "菜市场": "marketplace",
+    "庇护点": "shelter", "避雨亭": "shelter", "寺庙": "place_of_worship", "教堂": "place_of_worship", "厕所": "toilets",
+    "热点": "hotspot", "求助点": "hotspot", "独居老人": "elder_home",
+})
+
+
+def normalise_spot_kind(value: object) -> str:
+    """Map a patrol-spot kind (code, Chinese or English word) to its code; unknown words become ``hotspot``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "hotspot"
+    text = str(value).strip()
+    return _SPOT_KIND_ALIASES.get(text) or _SPOT_KIND_ALIASES.get(text.lower()) or "hotspot"
+
+
 def label(table: dict[str, dict[str, str]], code: str, lang: Lang = "zh") -> str:
     """The ``lang`` label of ``code`` in one of the tables above (the code itself if unknown)."""
     return table.get(code, {}).get(lang, code)
+
+
+COST_KINDS: dict[str, dict[str, str]] = {
+    "network": {"zh": "路网最短路径", "en": "shortest paths on the road network"},
+    "straight-line": {"zh": "直线距离估算（无路网）", "en": "straight-line estimate (no road network)"},
+}
+
+COMPLIANCE_LABELS: dict[str, dict[str, str]] = {
+    "met": {"zh": "达标", "en": "Met"},
+    "not_met": {"zh": "未达标", "en": "Not met"},
+    "exempt": {"zh": "无需设点", "en": "Exempt"},
+    "none": {"zh": "无要求", "en": "No target"},
+}
+
+PLAN_STATUSES: dict[str, dict[str, str]] = {
+    "existing": {"zh": "现有", "en": "Existing"},
+    "new": {"zh": "新增", "en": "New"},
+}
+
+
+def straight_line_note(detour_factor: float, speeds_mps: dict[str, float], lang: Lang = "en") -> str:
+    """The sentence every output of a region without a road network carries, in ``lang``.
+
+    ``speeds_mps``: mode → metres per second used for the estimate.
+    """
+    walk, drive = speeds_mps.get("walk"), speeds_mps.get("drive")
+    if lang == "zh":
+        parts = ([f"步行 {walk:g} 米/秒"] if walk else []) + ([f"驾车 {drive * 3.6:.0f} 公里/小时"] if drive else [])
+        return f"无路网：出行时间为直线距离 × {detour_factor:g} 的估算（{'，'.join(parts)}），并非沿道路计算"
+    parts = ([f"walking {walk:g} m/s"] if walk else []) + ([f"driving {drive * 3.6:.0f} km/h"] if drive else [])
+    return f"no road network: travel times are STRAIGHT-LINE ESTIMATES (distance × {detour_factor:g}, {', '.join(parts)}), not along roads"

@@ -217,7 +217,7 @@ def compliance_map(region: Region, plan: Plan, *, lang: Lang = "zh", basemap: st
     sites.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     targets = "; ".join(f"{c['target_zh'] if lang == 'zh' and 'target_zh' in c else c['target']}: {t('met', lang) if c['met'] else t('not_met', lang)}" for c in plan.compliance)
-    Title(f"{t('compliance', lang)} · {plan.scenario.name}", targets or plan.summary["data"][lang]).add_to(m)
+    Title(f"{t('compliance', lang)} · {plan.scenario.name}", " · ".join(x for x in (targets, plan.summary["data"][lang]) if x)).add_to(m)
     Legend(t("compliance", lang), [(swatch("#2b8a3e", "square"), t("met", lang)), (swatch("#c92a2a", "square"), t("not_met", lang)),
                                    (swatch("#adb5bd", "square"), t("exempt", lang))]).add_to(m)
     Fullscreen(t("fullscreen", lang)).add_to(m)
@@ -319,7 +319,8 @@ def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | 
     legend_rows.append((swatch("#212529"), t("depot", lang)))
     folium.LayerControl(collapsed=True).add_to(m)
     s = plan.summary
-    note = f"{s['visited']}/{s['stops']} {t('stop', lang)} · {s['travel_min']:.0f} min · {s['data']}"
+    data = s["data"][lang] if isinstance(s["data"], dict) else str(s["data"])
+    note = f"{s['visited']}/{s['stops']} {t('stop', lang)} · {s['travel_min']:.0f} min · {data}"
     Title(f"{t('patrol', lang)} · {s['region']}", note, font_px=16 if print_mode else 13).add_to(m)
     Legend(t("team", lang), legend_rows, font_px=15 if print_mode else 13).add_to(m)
     Fullscreen(t("fullscreen", lang)).add_to(m)

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from geodata.network import Network, spatial_order
+from geodata.speeds import DEFAULT_DETOUR_FACTOR
 from planner import _dijkstra as kern
 from planner.snapping import DEFAULT_MAX_SNAP_M, SegmentIndex, Snap
 
@@ -42,8 +43,6 @@ MAX_CUTOFF_S = 12 * 3600.0
 """Largest time cutoff accepted, seconds (a cutoff beyond half a day is a mistake)."""
 MAX_CUTOFF_M = 500_000.0
 """Largest length cutoff accepted, metres."""
-DEFAULT_DETOUR_FACTOR = 1.3
-"""Network distance ≈ straight distance × 1.3 when there is no network (a common urban value)."""
 
 
 def check_cutoff(cutoff: float, unit: str) -> float:

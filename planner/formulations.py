@@ -57,7 +57,7 @@ class ModelBuilder:
         return out
 
     def solve(self, *, maximize: bool, time_limit: float, start: NDArray | None = None, offset: float = 0.0, mip_gap: float = 1e-9, seed: int = 0,
-              presolve: bool = True) -> MipResult:
+              presolve: bool = True, options: dict[str, object] | None = None) -> MipResult:
         """Solve the assembled model with HiGHS."""
         A = coo_matrix((np.concatenate(self.vals) if self.vals else np.zeros(0),
                         (np.concatenate(self.rows) if self.rows else np.zeros(0, int), np.concatenate(self.cols) if self.cols else np.zeros(0, int))),
@@ -66,7 +66,7 @@ class ModelBuilder:
             np.concatenate(self.cost), A, np.concatenate(self.row_lo) if self.row_lo else np.zeros(0),
             np.concatenate(self.row_hi) if self.row_hi else np.zeros(0), np.concatenate(self.lower), np.concatenate(self.upper),
             np.concatenate(self.integer), maximize=maximize, time_limit=time_limit, start=start, offset=offset, mip_gap=mip_gap, seed=seed,
-            presolve=presolve,
+            presolve=presolve, options=options,
         )
 
 
@@ -201,7 +201,8 @@ def lscp(problem: Problem, time_limit: float) -> tuple[MipResult, NDArray[np.int
 
 
 def assignment_model(problem: Problem, pair_value: NDArray[np.float64], *, maximize: bool, must_assign: bool, time_limit: float,
-                     penalty: NDArray[np.float64] | None = None, start: NDArray[np.bool_] | None = None) -> tuple[MipResult, NDArray[np.int64], NDArray[np.int64], csr_matrix]:
+                     penalty: NDArray[np.float64] | None = None, start: NDArray[np.bool_] | None = None,
+                     options: dict[str, object] | None = None) -> tuple[MipResult, NDArray[np.int64], NDArray[np.int64], csr_matrix]:
     """Sites plus assignment variables ``z_ij`` on the stored pairs (median, attendance, capacitated).
 
     Parameters
@@ -248,7 +249,7 @@ def assignment_model(problem: Problem, pair_value: NDArray[np.float64], *, maxim
     mip_start = None
     if start is not None and problem.capacity is None:
         mip_start = _assignment_start(problem, start, r, c, v, maximize, must_assign, active, len(x), len(z))
-    res = builder.solve(maximize=maximize, time_limit=time_limit, start=mip_start)
+    res = builder.solve(maximize=maximize, time_limit=time_limit, start=mip_start, options=options)
     pairs = csr_matrix((np.arange(len(r)) + 1, (r, c)), shape=costs.shape)
     return res, x, z, pairs
 

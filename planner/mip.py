@@ -103,6 +103,7 @@ def solve_mip(
     objective_bound: float | None = None,
     seed: int = 0,
     presolve: bool = True,
+    options: dict[str, object] | None = None,
 ) -> MipResult:
     """Solve ``min/max cost·x + offset`` s.t. ``row_lower ≤ A x ≤ row_upper``, bounds, integrality.
 
@@ -125,6 +126,9 @@ def solve_mip(
     objective_bound
         Prune every node whose bound is not better than this (a known incumbent's value):
         the solve then only looks for strictly better solutions, and "infeasible" means none exists.
+    options
+        Further HiGHS options by name (e.g. ``{"mip_heuristic_effort": 0.0}`` when a good start
+        is given and the solve only has to prove it).
     """
     started = time.perf_counter()
     A = csc_matrix(A)
@@ -146,7 +150,7 @@ def solve_mip(
     lp.a_matrix_.value_ = A.data.astype(float)
     lp.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous for flag in np.asarray(integer, bool)]
     h = new_highs()
-    h.setOptionValue("output_flag", False)
+    h.setOptionValue("output_flag", bool(os.environ.get("PLANNER_HIGHS_LOG")))  # set it to watch HiGHS work
     h.setOptionValue("time_limit", float(max(time_limit, 0.01)))
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     h.setOptionValue("random_seed", int(seed))
@@ -156,6 +160,8 @@ def solve_mip(
         h.setOptionValue("threads", int(threads))
     if objective_bound is not None:
         h.setOptionValue("objective_bound", float(objective_bound))
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
     h.passModel(lp)
     if start is not None:
         sol = highspy.HighsSolution()

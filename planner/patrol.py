@@ -34,10 +34,10 @@ from numpy.typing import NDArray
 
 from geodata.projection import WGS84, lonlat_to_xy, xy_to_lonlat
 from geodata.region import Region
-from geodata.vocabulary import CAMPAIGN_NAMES, PATROL_STOP_KINDS, TEAM_MODES
-from planner.costs import NetworkCosts
+from geodata.vocabulary import CAMPAIGN_NAMES, COST_KINDS, PATROL_STOP_KINDS, TEAM_MODES
+from planner.costs import NetworkCosts, StraightLineCosts
 from planner.problem import InfeasibleProblem
-from planner.region_costs import points_xy
+from planner.region_costs import points_xy, travel_engine
 from planner.routing import Fleet, RoutingProblem, solve_routes
 
 Mode = Literal["walk", "ebike", "van"]
@@ -194,13 +194,15 @@ bridges first (where people sleep rough most often), then parks and markets."""
 def stops_from_spots(spots: gpd.GeoDataFrame, *, limit: int | None = None, kinds: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
     """Patrol stops from candidate spots (e.g. the region's ``patrol_spots`` layer).
 
-    Priorities come from :data:`KIND_PRIORITY`; with ``limit``, the highest-priority spots are
-    kept (ties by ``spot_id``, so the choice is stable).
+    Priorities are the spots' own ``priority`` where given, else from :data:`KIND_PRIORITY`; with
+    ``limit``, the highest-priority spots are kept (ties by ``spot_id``, so the choice is stable).
     """
     if kinds is not None:
         spots = spots[spots["kind"].isin(kinds)]
     out = spots.copy()
-    out["priority"] = out["kind"].map(KIND_PRIORITY).fillna(1).astype(int)
+    by_kind = out["kind"].map(KIND_PRIORITY).fillna(1)
+    given = pd.to_numeric(out["priority"], errors="coerce") if "priority" in out else pd.Series(np.nan, index=out.index)
+    out["priority"] = given.fillna(by_kind).round().astype(int)  # a bureau's own priority wins over the kind's
     out["service_min"] = DEFAULT_SERVICE_MIN
     out["required"] = False
     out = out.sort_values(["priority", "spot_id"], ascending=[False, True])
@@ -369,20 +371,28 @@ def _on_timeline(minutes: float, anchor: float) -> float:
     return minutes + 1440 if minutes < anchor else minutes
 
 
-def _travel(region: Region, mode: str, xy: NDArray[np.float64]) -> tuple[NDArray, NDArray, NetworkCosts, NDArray[np.bool_]]:
-    """Duration (seconds) and distance (metres) matrices for one team mode; snap-too-far flags."""
+def _travel(region: Region, mode: str, xy: NDArray[np.float64]) -> tuple[NDArray, NDArray, NetworkCosts | StraightLineCosts, NDArray[np.bool_]]:
+    """Duration (seconds) and distance (metres) matrices for one team mode; snap-too-far flags.
+
+    On a region without a road network, distances are straight-line × the region's detour
+    factor and vans drive at its standard straight-line drive speed.
+    """
     net_mode = MODE_NETWORK[mode]
-    if net_mode not in region.networks:
-        raise ValueError(f"teams with mode '{mode}' need a {net_mode} network, and region '{region.name}' has none")
-    net = region.networks[net_mode]
-    length_costs = NetworkCosts(net, xy, weight="length")
+    try:
+        kind = region.cost_kind(net_mode)
+    except ValueError:
+        raise ValueError(f"teams with mode '{mode}' need {net_mode} travel, and region '{region.name}' cannot price it") from None
+    length_costs = travel_engine(region, net_mode, xy, weight="length")
     metres = length_costs.matrix(None, None)
     speed = MODE_SPEED_MPS[mode]
-    if speed is None:
-        seconds = NetworkCosts(net, xy, weight="time", index=length_costs.index).matrix(None, None)
-    else:
+    if speed is not None:
         seconds = metres / speed
-    return seconds, metres, length_costs, length_costs.snap.too_far
+    elif kind == "network":
+        seconds = travel_engine(region, net_mode, xy, weight="time", index=length_costs.index).matrix(None, None)  # type: ignore[union-attr]
+    else:
+        seconds = metres / region.straight_line(net_mode)[1]
+    too_far = length_costs.snap.too_far if isinstance(length_costs, NetworkCosts) else np.zeros(len(xy), bool)
+    return seconds, metres, length_costs, too_far
 
 
 def plan_patrols(
@@ -549,7 +559,8 @@ def plan_patrols(
     visited = sum(len(r.stops) for r in routes_out)
     summary = {
         "region": region.name,
-        "data": "synthetic (not a real place)" if region.is_synthetic else "OpenStreetMap",
+        "data": region.data_label,
+        "costs": {mode: {"kind": travel[mode][2].kind, "kind_label": COST_KINDS[travel[mode][2].kind]} for mode in modes},
         "campaign": stops.attrs.get("campaign"),
         "campaign_names": CAMPAIGN_NAMES.get(stops.attrs.get("campaign"), None),
         "teams": [{"name": t.name, "count": t.count, "mode": t.mode, "mode_label": TEAM_MODES[t.mode], "depot": t.depot,

@@ -241,6 +241,8 @@ class Problem:
             raise InfeasibleProblem(f"{int((required & ~existing).sum())} sites are required but only {int(self.n_new)} new sites may open")
         for bounds in self.unit_bounds:
             _check_units(bounds, existing if not self.closable else np.zeros(S, bool), required, forbidden, S)
+            if not self.closable:
+                _check_unit_count(bounds, existing | required, forbidden, site_cost, self.n_new, self.budget)
         return Problem(
             self.model, weights, costs, self.standard, None if self.n_new is None else int(self.n_new), self.budget, site_cost,
             kept_existing, self.closable, required | (kept_existing if not self.closable else np.zeros(S, bool)), forbidden,
@@ -269,6 +271,32 @@ def _check_units(bounds: UnitBounds, fixed_open: NDArray[np.bool_], required: ND
     if len(over):
         u = int(over[0])
         raise InfeasibleProblem(f"{bounds.level} '{bounds.names[u]}' allows at most {bounds.maximum[u]:g} site(s) but {int(forced[u])} are existing or required there")
+
+
+def _check_unit_count(bounds: UnitBounds, fixed_open: NDArray[np.bool_], forbidden: NDArray[np.bool_], site_cost: NDArray[np.float64],
+                      n_new: int | None, budget: float | None) -> None:
+    """Refuse minimums that need more new sites (or more money) than allowed, counting what they need."""
+    site_unit = np.asarray(bounds.site_unit, np.int64)
+    U = len(bounds.names)
+    forced = np.bincount(site_unit[(site_unit >= 0) & fixed_open], minlength=U)[:U]
+    short = np.maximum(bounds.minimum - forced, 0.0)
+    needed = int(np.ceil(short.sum()))
+    if not needed:
+        return
+    lacking = [bounds.names[u] for u in np.flatnonzero(short > 0)]
+    shown = "、".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+    if n_new is not None and needed > int(n_new):
+        raise InfeasibleProblem(f"the {bounds.level} minimums need at least {needed} new site(s) ({len(lacking)} {bounds.level}(s) short: {shown}) "
+                                f"but only {int(n_new)} may open; raise the number of new sites to {needed} or more")
+    if budget is not None:
+        cheapest = 0.0
+        free = (site_unit >= 0) & ~fixed_open & ~forbidden
+        for u in np.flatnonzero(short > 0):
+            costs = np.sort(site_cost[free & (site_unit == u)])
+            cheapest += float(costs[: int(np.ceil(short[u]))].sum())
+        if cheapest > budget + 1e-9:
+            raise InfeasibleProblem(f"the {bounds.level} minimums cost at least {cheapest:g} ({len(lacking)} {bounds.level}(s) short: {shown}) "
+                                    f"but the budget is {budget:g}")
 
 
 @dataclass

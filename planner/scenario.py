@@ -25,10 +25,10 @@ from scipy.sparse import csr_matrix
 
 from geodata.network import check_mode
 from geodata.region import Region
-from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, GROUP_COLUMNS, LEVEL_ORDER, POPULATION_GROUPS
+from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, COST_KINDS, FACILITY_TYPES, GROUP_COLUMNS, LEVEL_ORDER, PLAN_STATUSES, POPULATION_GROUPS, label
 from planner.costs import DemandSiteCosts
 from planner.problem import MODELS, Decay, InfeasibleProblem, Problem, Solution, UnitBounds
-from planner.region_costs import points_xy
+from planner.region_costs import demand_site_costs, points_xy
 from planner.solve import solve
 
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -133,8 +133,7 @@ class Scenario:
             check_mode(self.mode)
         except ValueError as exc:
             raise ValueError(f"mode: {exc}") from exc
-        if self.mode not in region.networks:
-            raise ValueError(f"mode: region '{region.name}' has no {self.mode} network")
+        region.cost_kind(self.mode)  # ValueError naming the mode when the region cannot price it
         if (self.standard_min is None) == (self.standard_m is None):
             raise ValueError("standard: give exactly one of standard_min (minutes) or standard_m (metres)")
         value = self.standard_min if self.standard_min is not None else self.standard_m
@@ -215,17 +214,41 @@ class Plan:
     demand: gpd.GeoDataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-friendly data (sites without geometry but with lon/lat)."""
+        """The plan as JSON-friendly data (sites without geometry but with WGS-84 lon/lat, 7 decimals).
+
+        Codes stay codes (``type``, ``plan_status``, ``compliance``) and each has its words beside
+        it (``type_zh``/``type_en`` …), so a reader never has to translate ``care_centre`` or
+        ``True`` itself.
+        """
         sites = pd.DataFrame(self.sites.drop(columns="geometry"))
         sites["lon"] = self.sites.geometry.x.round(7)
         sites["lat"] = self.sites.geometry.y.round(7)
+        for lang in ("zh", "en"):
+            sites[f"type_{lang}"] = [label(FACILITY_TYPES, t, lang) for t in sites["type"]]
+            sites[f"plan_status_{lang}"] = [label(PLAN_STATUSES, st, lang) for st in sites["plan_status"]]
+        units = self.units.copy()
+        if len(units):
+            exempt = {u for c in self.compliance for u in c.get("units_exempt", [])}
+            units["compliance"] = [_compliance_code(r, exempt) for r in units.to_dict("records")]
+            for lang in ("zh", "en"):
+                units[f"compliance_{lang}"] = [label(COMPLIANCE_LABELS, c, lang) for c in units["compliance"]]
         return {
             "scenario": asdict(self.scenario),
             "summary": self.summary,
             "compliance": self.compliance,
             "sites": _records(sites),
-            "units": _records(self.units),
+            "units": _records(units),
         }
+
+
+def _compliance_code(row: dict[str, Any], exempt: set[str]) -> str:
+    """``met``/``not_met``/``exempt``/``none`` for one unit row."""
+    minimum = row.get("minimum_sites")
+    if minimum is None or (isinstance(minimum, float) and np.isnan(minimum)):
+        return "none"
+    if row.get("name") in exempt and not minimum:
+        return "exempt"
+    return "met" if row.get("compliant") else "not_met"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -308,13 +331,13 @@ about the same town (a street office asking again) skip snapping and graph build
 
 def scenario_costs(region: Region, mode: str, weight: str, demand_xy: NDArray[np.float64], site_xy: NDArray[np.float64]) -> DemandSiteCosts:
     """A :class:`DemandSiteCosts`, reused when the same network and points were asked before."""
-    network = region.networks[mode]
-    key = (id(network), weight, hashlib.sha1(demand_xy.tobytes()).hexdigest(), hashlib.sha1(site_xy.tobytes()).hexdigest())
+    engine_key = id(region.networks[mode]) if region.cost_kind(mode) == "network" else ("straight-line", *region.straight_line(mode))
+    key = (engine_key, weight, hashlib.sha1(demand_xy.tobytes()).hexdigest(), hashlib.sha1(site_xy.tobytes()).hexdigest())
     with _COSTS_LOCK:
         if key in _COSTS_CACHE:
             _COSTS_CACHE.move_to_end(key)
             return _COSTS_CACHE[key]
-    costs = DemandSiteCosts(network, demand_xy, site_xy, weight=weight)
+    costs = demand_site_costs(region, mode, demand_xy, site_xy, weight=weight)  # type: ignore[arg-type]
     with _COSTS_LOCK:
         _COSTS_CACHE[key] = costs
         while len(_COSTS_CACHE) > COSTS_CACHE_SIZE:
@@ -440,9 +463,15 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
     sites["sole_persons"] = sole.round(1)
     sites["assigned_persons"] = assigned.round(1)
     sites["potential_persons"] = potential.round(1)
-    cols = ["site_id", "name", "type", "plan_status", "rank", "adds_persons", "sole_persons", "assigned_persons", "capacity", "cost"] + [lv for lv in LEVEL_ORDER if lv in sites] + ["geometry"]
+    unit_names = dict(zip(region.units["unit_id"], region.units["name"]))
+    levels = [lv for lv in LEVEL_ORDER if lv in sites]
+    for lv in ("town", "community"):
+        if lv in sites:
+            sites[f"{lv}_name"] = sites[lv].map(unit_names)
+    names = [f"{lv}_name" for lv in ("town", "community") if f"{lv}_name" in sites]
+    cols = ["site_id", "name", "type", "plan_status", "rank", "adds_persons", "sole_persons", "assigned_persons", "capacity", "cost"] + levels + names + ["geometry"]
     open_sites = sites[is_open][cols].sort_values("rank").reset_index(drop=True)
-    candidates = sites[ctx.is_candidate][["site_id", "name", "type", "potential_persons", "cost"] + [lv for lv in LEVEL_ORDER if lv in sites] + ["geometry"]].copy()
+    candidates = sites[ctx.is_candidate][["site_id", "name", "type", "potential_persons", "cost"] + levels + names + ["geometry"]].copy()
     candidates["selected"] = is_open[ctx.is_candidate]
 
     demand = ctx.demand[["demand_id", scenario.group] + [lv for lv in LEVEL_ORDER if lv in ctx.demand] + ["geometry"]].copy()
@@ -493,8 +522,9 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
         failing = units[(units["level"] == b.level) & (units["compliant"] == False)]["name"].tolist() if len(units) else []  # noqa: E712
         need = scenario.unit_min.get(b.level)
         compliance.append({
-            "target": f"at least {need:g} {scenario.facility_type} per {b.level}" if need else f"at most {scenario.unit_max.get(b.level):g} {scenario.facility_type} per {b.level}",
-            "target_zh": f"每个{ADMIN_LEVELS[b.level]['zh']}至少 {need:g} 个{FACILITY_TYPES[scenario.facility_type]['zh']}" if need else f"每个{ADMIN_LEVELS[b.level]['zh']}至多 {scenario.unit_max.get(b.level):g} 个",
+            "target": (f"at least {need:g} {FACILITY_TYPES[scenario.facility_type]['en']} per {ADMIN_LEVELS[b.level]['en'].lower()}" if need
+                       else f"at most {scenario.unit_max.get(b.level):g} {FACILITY_TYPES[scenario.facility_type]['en']} per {ADMIN_LEVELS[b.level]['en'].lower()}"),
+            "target_zh": f"每个{ADMIN_LEVELS[b.level]['zh']}至少 {need:g} 个{FACILITY_TYPES[scenario.facility_type]['zh']}" if need else f"每个{ADMIN_LEVELS[b.level]['zh']}至多 {scenario.unit_max.get(b.level):g} 个{FACILITY_TYPES[scenario.facility_type]['zh']}",
             "met": not failing, "units_failing": failing,
             "units_exempt": [b.names[u] for u in np.flatnonzero(b.minimum == 0)] if need else [],
             "exempt_rule": f"units with at most {scenario.unit_min_residents:g} residents of {scenario.group} are exempt" if need else None,
@@ -525,11 +555,21 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
             "name": solution.solver, "objective": solution.objective, "bound": solution.bound, "gap": solution.gap,
             "proven_optimal": solution.proven, "seconds": round(solution.seconds, 3), "stats": solution.stats,
         },
-        "costs": {"kind": ctx.costs.kind, "unit": ctx.costs.unit, "direction": scenario.direction, "mode": scenario.mode,
-                  "demand_far_from_roads": int(ctx.costs.demand_snap.too_far.sum()) if ctx.costs.demand_snap is not None else 0},
+        "costs": cost_account(region, scenario.mode, ctx.costs.kind, ctx.costs.unit, scenario.direction,
+                              int(ctx.costs.demand_snap.too_far.sum()) if ctx.costs.demand_snap is not None else 0),
         "seconds_total": round(seconds, 3),
     }
     return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand)
+
+
+def cost_account(region: Region, mode: str, kind: str, unit: str, direction: str, far_from_roads: int = 0) -> dict[str, Any]:
+    """How a plan's travel costs were computed, with the zh/en statement every output of it shows."""
+    out: dict[str, Any] = {"kind": kind, "kind_label": COST_KINDS.get(kind, {"zh": kind, "en": kind}), "unit": unit,
+                           "direction": direction, "mode": mode, "demand_far_from_roads": far_from_roads}
+    if kind == "straight-line":
+        detour, speed = region.straight_line(mode) if region.cost_kind(mode) == "straight-line" else (1.3, 0.9)
+        out.update(detour_factor=detour, speed_mps=speed, note={lang: region.cost_note(lang) for lang in ("zh", "en")})
+    return out
 
 
 def run_scenario(region: Region, scenario: Scenario) -> Plan:
@@ -601,7 +641,7 @@ def run_hierarchy(region: Region, levels: list[LevelSpec], *, group: str = "pop_
     if sites.empty:
         raise InfeasibleProblem(f"no site of types {', '.join(types)} in region '{region.name}'")
     demand = region.demand
-    costs = DemandSiteCosts(region.networks[mode], points_xy(demand, region.crs), points_xy(sites, region.crs))
+    costs = demand_site_costs(region, mode, points_xy(demand, region.crs), points_xy(sites, region.crs))
     weights = demand[group].to_numpy(float)
     built = []
     for spec in levels:
@@ -625,7 +665,8 @@ def run_hierarchy(region: Region, levels: list[LevelSpec], *, group: str = "pop_
         taken |= lv.existing
     sol = solve_hierarchy(weights, built, time_limit=time_limit)
     total = float(weights.sum())
-    out: dict[str, Any] = {"data": region.data_label, "group": group, "levels": [], "solver": {
+    out: dict[str, Any] = {"data": region.data_label, "group": group, "costs": cost_account(region, mode, costs.kind, costs.unit, "demand_to_site"),
+                           "levels": [], "solver": {
         "objective": sol.objective, "bound": sol.bound, "gap": sol.gap, "proven_optimal": sol.proven, "seconds": round(sol.seconds, 3)}}
     for spec, lv in zip(levels, built):
         is_open = sol.open_by_level[spec.name]

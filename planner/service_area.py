@@ -99,7 +99,7 @@ def plan_service_areas(region: "Region", plan: "Plan", *, corridor_m: float = DE
     import geopandas as gpd
 
     from geodata.projection import WGS84, xy_to_lonlat
-    from planner.region_costs import points_xy
+    from planner.region_costs import points_xy, travel_engine
 
     scenario = plan.scenario
     sites = plan.sites
@@ -107,10 +107,7 @@ def plan_service_areas(region: "Region", plan: "Plan", *, corridor_m: float = DE
     if len(sites) == 0:
         return gpd.GeoDataFrame(columns=columns, geometry="geometry", crs=WGS84)
     xy = points_xy(sites, region.crs)
-    if scenario.mode in region.networks:
-        costs: NetworkCosts | StraightLineCosts = NetworkCosts(region.networks[scenario.mode], xy, weight="time")
-    else:
-        costs = StraightLineCosts(xy, weight="time")
+    costs = travel_engine(region, scenario.mode, xy, weight="time")
     cutoff = float(scenario.standard_min) * 60.0
     polygons, areas = [], []
     for k in range(len(sites)):

@@ -13,6 +13,7 @@ Results are deterministic: the heuristics have no randomness and HiGHS runs with
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Literal
 
@@ -22,7 +23,7 @@ from scipy.sparse import csc_matrix, csr_matrix
 
 from planner import _cover_kernels as ck
 from planner import formulations as fm
-from planner.pmedian import solve_dense
+from planner.pmedian import UnitRule, solve_dense, solve_dense_units
 from planner.problem import InfeasibleProblem, Problem, Solution
 
 Method = Literal["auto", "exact", "heuristic"]
@@ -268,9 +269,60 @@ def _dense_costs(prob: Problem) -> tuple[NDArray[np.float64], float]:
     return np.where(np.isnan(dense), penalty, dense), penalty
 
 
+def _pmedian_units(prob: Problem, method: str, time_limit: float) -> Solution:
+    """p-median with one level of per-unit bounds on a complete matrix: Lagrangian + fixing, then an exact MIP on what is left.
+
+    The MIP keeps only the sites not fixed and, for each demand point, only the sites no
+    farther than a site that is open in *every* plan (an existing one) or than the farthest
+    allowed site of some unit that must hold one: no optimal plan assigns a point beyond that.
+    """
+    started = time.perf_counter()
+    dense, _ = _dense_costs(prob)
+    C = prob.weights[:, None] * dense
+    b = prob.unit_bounds[0]
+    rule = UnitRule(np.asarray(b.site_unit, np.int64), np.asarray(b.minimum, float), np.asarray(b.maximum, float))
+    p_total = int(prob.n_new) + int(prob.existing.sum())
+    try:
+        sol, status = solve_dense_units(C, p_total, rule, fixed_open=prob.required, allowed=~prob.forbidden, time_limit=0.5 * time_limit)
+    except ValueError as exc:
+        raise InfeasibleProblem(str(exc)) from exc
+    stats = dict(sol.stats, method=sol.method)
+    if sol.proven or method == "heuristic":
+        return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, sol.method, stats)
+    # exact finish on the sites left free, with each point's pairs cut at a cost no plan exceeds
+    reach = np.full(prob.n_demand, np.inf)
+    if (status == 1).any():
+        reach = dense[:, status == 1].min(axis=1)
+    for u in np.flatnonzero(rule.minimum >= 1):
+        in_unit = (rule.unit == u) & (status >= 0)
+        if in_unit.any():
+            reach = np.minimum(reach, dense[:, in_unit].max(axis=1))
+    keep = (dense <= reach[:, None] + 1e-9) & (status >= 0)[None, :]
+    r, c = np.nonzero(keep)
+    reduced = dataclasses.replace(prob, costs=csr_matrix((dense[r, c], (r, c)), shape=dense.shape),
+                                  forbidden=prob.forbidden | (status == -1), required=prob.required | (status == 1))
+    remaining = max(1.0, time_limit - (time.perf_counter() - started))
+    start = sol.is_open if not (sol.is_open & (status == -1)).any() and (sol.is_open[status == 1]).all() else None
+    res, x, z, pairs = fm.assignment_model(reduced, reduced.costs.data, maximize=False, must_assign=True, time_limit=remaining,
+                                           penalty=np.full(prob.n_demand, 10.0 * float(dense.max()) + 1.0), start=start,
+                                           options={"mip_heuristic_effort": 0.0} if start is not None else None)
+    stats.update(mip_status=res.status, mip_pairs=int(len(r)), mip_sites=int((status == 0).sum()))
+    if res.x is None:
+        return _finish(prob, sol.is_open, sol.objective, sol.bound, False, sol.method, stats)
+    mip_open = res.x[x] > 0.5
+    mip_cost = float(C[:, mip_open].min(axis=1).sum())
+    best_open, best = (mip_open, mip_cost) if mip_cost < sol.objective - 1e-9 else (sol.is_open, sol.objective)
+    proven = res.status == "optimal"
+    bound = best if proven else max(sol.bound, min(best, float(res.bound)))
+    return _finish(prob, best_open, best, bound, proven, "lagrangian + exact-mip (unit bounds)" if proven else "lagrangian + mip (unit bounds, time limit)", stats)
+
+
 def _pmedian(prob: Problem, method: str, time_limit: float) -> Solution:
     D, S = prob.costs.shape
     side = bool(prob.unit_bounds) or prob.capacity is not None or prob.budget is not None or prob.closable
+    only_units = len(prob.unit_bounds) == 1 and prob.capacity is None and prob.budget is None and not prob.closable
+    if only_units and prob.complete and D * S <= DENSE_MEDIAN_MAX_CELLS:
+        return _pmedian_units(prob, method, time_limit)
     if not side and prob.complete and D * S <= DENSE_MEDIAN_MAX_CELLS:
         dense, _ = _dense_costs(prob)
         C = prob.weights[:, None] * dense

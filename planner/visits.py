@@ -362,22 +362,22 @@ def plan_home_visits_on_region(
 ) -> HomeVisitPlan:
     """:func:`plan_home_visits` with walking times on the region's walk network (WGS-84 points in)."""
     from geodata.network import spatial_order
-    from planner.costs import NetworkCosts
-    from planner.region_costs import points_xy
+    from geodata.vocabulary import COST_KINDS
+    from planner.region_costs import points_xy, travel_engine
 
-    if "walk" not in region.networks:
-        raise ValueError(f"region '{region.name}' has no walk network for home visits")
+    region.cost_kind("walk")  # ValueError when the region can price no walking at all
     if len(visitors) == 0:
         raise ValueError("visitors: no visitors given")
     if len(elders) == 0:
         raise ValueError("elders: no elders given")
     vxy, exy = points_xy(visitors, region.crs), points_xy(elders, region.crs)
-    costs = NetworkCosts(region.networks["walk"], np.vstack([vxy, exy]), weight="length")
+    costs = travel_engine(region, "walk", np.vstack([vxy, exy]), weight="length")
     pairs = costs.within(np.arange(len(vxy)), len(vxy) + np.arange(len(exy)), max_travel_min * 60.0 * VISITOR_SPEED_MPS)
     order = np.empty(len(exy), np.int64)
     order[spatial_order(exy)] = np.arange(len(exy))
     plan = plan_home_visits((pairs.source, pairs.target, pairs.cost / VISITOR_SPEED_MPS), elders, visitors, order.astype(float),
                             year=year, month=month, max_travel_min=max_travel_min, max_visits_per_day=max_visits_per_day, balance_slack=balance_slack)
     plan.summary["region"] = region.name
-    plan.summary["data"] = "synthetic (not a real place)" if region.is_synthetic else "OpenStreetMap"
+    plan.summary["data"] = region.data_label
+    plan.summary["costs"] = {"kind": costs.kind, "kind_label": COST_KINDS[costs.kind]}
     return plan

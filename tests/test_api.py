@@ -66,8 +66,15 @@ def test_planner_job_plan_map_excel(app_and_keys) -> None:
     assert client.get("/static/maps/leaflet/leaflet.js").status_code == 200
     xlsx = client.get(f"/plans/{done['plan_id']}/excel", headers=p)
     book = openpyxl.load_workbook(io.BytesIO(xlsx.content))
-    headers = [c.value for c in next(book.worksheets[0].iter_rows(max_row=1))]
-    assert "名称" in headers and "新增覆盖人数" in headers
+    assert book.sheetnames == ["概况", "设施", "镇街", "村(社区)"]
+    headers = [c.value for c in next(book["设施"].iter_rows(max_row=1))]
+    assert "名称" in headers and "新增覆盖人数(人)" in headers and "状态" in headers
+    towns = list(book["镇街"].iter_rows(values_only=True))
+    assert towns[0][0] == "镇街/园区" and {r[-1] for r in towns[1:]} <= {"达标", "无需设点"}
+    english = openpyxl.load_workbook(io.BytesIO(client.get(f"/plans/{done['plan_id']}/excel?lang=en", headers=p).content))
+    assert english.sheetnames == ["Summary", "Sites", "Towns", "Communities"]
+    communities = list(book["村(社区)"].iter_rows(values_only=True))
+    assert {r[-1] for r in communities[1:]} == {"无要求"}  # no community target: neither met nor failed
 
 
 def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
@@ -245,7 +252,7 @@ def test_readme_walkthrough_runs(live_server, tmp_path) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "leaflet.js" in (tmp_path / "meal-points-map.html").read_text(encoding="utf-8")
-    assert openpyxl.load_workbook(tmp_path / "meal-points.xlsx").sheetnames[0].startswith("设施")
+    assert openpyxl.load_workbook(tmp_path / "meal-points.xlsx").sheetnames[:2] == ["概况", "设施"]
     assert json.loads((tmp_path / "suggestions.json").read_text(encoding="utf-8"))["sites"]
     assert "<trk>" in (tmp_path / "patrol.gpx").read_text(encoding="utf-8")
     assert "巡查路线" in (tmp_path / "patrol-map.html").read_text(encoding="utf-8")

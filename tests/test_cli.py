@@ -70,7 +70,7 @@ def test_region_build_from_files_and_save(tmp_path: Path, cache_dir: Path) -> No
     from geodata.sample import sample_pbf_path
 
     pd.DataFrame({"name": ["候选甲"], "type": ["meal_point"], "lon": [24.945], "lat": [60.170]}).to_csv(tmp_path / "s.csv", index=False)
-    result = runner.invoke(app, ["region", "build", "--pbf", str(sample_pbf_path()), "--name", "赫尔辛基", "--sites", str(tmp_path / "s.csv"), "--out", str(tmp_path / "saved")])
+    result = runner.invoke(app, ["region", "build", "--pbf", str(sample_pbf_path()), "--name", "赫尔辛基", "--candidates", str(tmp_path / "s.csv"), "--out", str(tmp_path / "saved")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "saved" / "region.json").is_file()
     info = runner.invoke(app, ["region", "info", str(tmp_path / "saved"), "--json"])

@@ -128,8 +128,48 @@ def test_point_table_gcj02_gb18030_csv(tmp_path: Path) -> None:
     np.testing.assert_allclose(demand.geometry.x, lon, atol=1e-8)
     np.testing.assert_allclose(demand.geometry.y, lat, atol=1e-8)
     assert demand["pop_60"].tolist() == [30, 10]
-    assert demand["pop_80"].sum() == pytest.approx(200 * 0.0254)  # filled from shares
+    # 80+ and living alone are derived from the given 60+ (their nearest given parent), not the total
+    assert demand["pop_80"].tolist() == pytest.approx([30 * 0.0254 / 0.187, 10 * 0.0254 / 0.187])
+    assert demand["pop_alone"].tolist() == pytest.approx([30 * 0.12, 10 * 0.12])
+    assert demand.attrs["derived_groups"] == [{"group": "pop_80", "from": "pop_60", "ratio": round(0.0254 / 0.187, 6)},
+                                              {"group": "pop_alone", "from": "pop_60", "ratio": 0.12}]
     assert issues == []
+
+
+def test_point_table_chinese_headers_and_column_mappings(tmp_path: Path) -> None:
+    from geodata.columns import SharedColumns, parse_column_mappings
+    from geodata.population import describe_derivations
+
+    frame = pd.DataFrame({"经度": [113.745, 113.755], "纬度": [23.015, 23.025], "常住人口（人）": [1000, 500], "60岁以上": [150, 90],
+                          "80岁及以上": [20, 10], "独居老人": [5, 3], "镇街": ["莞城街道", "南城街道"]})
+    frame.to_csv(tmp_path / "zh.csv", index=False, encoding="gbk")
+    demand, _ = demand_from_points(tmp_path / "zh.csv")
+    assert demand[["pop_all", "pop_60", "pop_80", "pop_alone"]].values.tolist() == [[1000, 150, 20, 5], [500, 90, 10, 3]]
+    assert demand.attrs["derived_groups"] == [] and demand["declared_town"].tolist() == ["莞城街道", "南城街道"]
+    # a column no synonym knows is named with --column; only the total given: groups from the total
+    pd.DataFrame({"x_coord": [113.745], "lat": [23.015], "people": [1000]}).to_csv(tmp_path / "raw.csv", index=False)
+    with pytest.raises(DataError, match="no total-residents column.*--column pop_all=COLUMN"):
+        demand_from_points(tmp_path / "raw.csv", columns={"lon": "x_coord"})
+    mapped, _ = demand_from_points(tmp_path / "raw.csv", columns=parse_column_mappings(["pop_all=people", "lon=x_coord"]))
+    assert mapped["pop_60"].iloc[0] == pytest.approx(187.0) and mapped["pop_80"].iloc[0] == pytest.approx(25.4)
+    assert "derived from 60+" not in " ".join(describe_derivations(mapped.attrs["derived_groups"]))
+    assert describe_derivations(mapped.attrs["derived_groups"], "zh")[0] == "60岁及以上老年人未提供，按常住人口 × 0.187 推算"
+    with pytest.raises(DataError, match="'人口数' .*not in the table"):
+        demand_from_points(tmp_path / "raw.csv", columns={"pop_all": "人口数", "lon": "x_coord"})
+    shared = SharedColumns(parse_column_mappings(["pop_all=people", "lon=x_coord", "name=机构"]))
+    demand_from_points(tmp_path / "raw.csv", columns=shared)
+    with pytest.raises(DataError, match="--column name=机构: no input table has a column '机构'"):
+        shared.check_all_used(["raw.csv"])
+    with pytest.raises(DataError, match="unknown column target 'pop_90'"):
+        parse_column_mappings(["pop_90=x"])
+    with pytest.raises(DataError, match="is not TARGET=SOURCE"):
+        parse_column_mappings(["pop_all"])
+
+
+def test_swapped_longitude_latitude_is_named(tmp_path: Path) -> None:
+    pd.DataFrame({"lon": [23.015, 23.02], "lat": [113.745, 113.75], "pop_all": [10, 20]}).to_csv(tmp_path / "swap.csv", index=False)
+    with pytest.raises(DataError, match="longitude and latitude look swapped.*'lat' holds 113.745.*field 'lon/lat'"):
+        demand_from_points(tmp_path / "swap.csv")
 
 
 def test_point_table_excel_and_bad_rows(tmp_path: Path) -> None:
@@ -140,7 +180,7 @@ def test_point_table_excel_and_bad_rows(tmp_path: Path) -> None:
     assert len(demand) == 1
     messages = " | ".join(str(i) for i in issues)
     assert "row 3" in messages and "row 4" in messages and "row 5" in messages
-    with pytest.raises(DataError, match="total count column"):
+    with pytest.raises(DataError, match="column 'pop_all' would serve both pop_all and pop_60"):
         demand_from_points(path, count_fields={"pop_60": "pop_all"})
     (tmp_path / "empty.csv").write_text("", encoding="utf-8")
     with pytest.raises(DataError, match="file is empty.*empty.csv"):
