@@ -53,10 +53,14 @@ def coverage_step(region: Region, out: Path, result: DemoResult) -> None:
     save_npz(matrix_path, coverage.costs)
     rows = folder / "coverage-walk-15min-demand.csv"
     cols = folder / "coverage-walk-15min-sites.csv"
-    snap_d, snap_s = costs.demand_snap, costs.site_snap
-    pd.DataFrame({"row": np.arange(len(region.demand)), "demand_id": region.demand["demand_id"], "snap_m": snap_d.distance_m.round(1), "too_far": snap_d.too_far}).to_csv(rows, index=False)
+    snap_d, snap_s = costs.demand_snap, costs.site_snap  # None without a road network (nothing is snapped)
+    d_snap = snap_d.distance_m.round(1) if snap_d is not None else np.full(len(region.demand), np.nan)
+    d_far = snap_d.too_far if snap_d is not None else np.zeros(len(region.demand), bool)
+    s_snap = snap_s.distance_m.round(1) if snap_s is not None else np.full(len(sites), np.nan)
+    s_far = snap_s.too_far if snap_s is not None else np.zeros(len(sites), bool)
+    pd.DataFrame({"row": np.arange(len(region.demand)), "demand_id": region.demand["demand_id"], "snap_m": d_snap, "too_far": d_far}).to_csv(rows, index=False)
     pd.DataFrame({"col": np.arange(len(sites)), "site_id": sites["site_id"], "name": sites["name"], "type": sites["type"], "status": sites["status"],
-                  "snap_m": snap_s.distance_m.round(1), "too_far": snap_s.too_far}).to_csv(cols, index=False, encoding="utf-8")
+                  "snap_m": s_snap, "too_far": s_far}).to_csv(cols, index=False, encoding="utf-8")
     summary = reach_summary(
         coverage,
         {g: region.demand[g].to_numpy(float) for g in ("pop_all", "pop_60")},
@@ -65,7 +69,7 @@ def coverage_step(region: Region, out: Path, result: DemoResult) -> None:
     summary.update(
         mode="walk", matrix=str(matrix_path.name), rows=rows.name, columns=cols.name,
         demand_points=len(region.demand), sites=len(sites),
-        demand_too_far_from_roads=int(snap_d.too_far.sum()), sites_too_far_from_roads=int(snap_s.too_far.sum()),
+        demand_too_far_from_roads=int(d_far.sum()), sites_too_far_from_roads=int(s_far.sum()),
         data=region.data_label,
     )
     result.files += [matrix_path, rows, cols, write_json(folder / "coverage-walk-15min.json", summary)]

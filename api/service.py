@@ -559,7 +559,8 @@ def create_app(settings: Settings) -> FastAPIOffline:
         plan_id = _store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec=spec, caller_id=who.id)
         new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
         answer = {
-            "plan": plan_id, "town": town, "map": f"/plans/{plan_id}/map?kind=suggestion&lang={body.lang}",
+            "plan": plan_id, "town": town, "town_name": str(region.units.loc[region.units["unit_id"] == town, "name"].iloc[0]),
+            "map": f"/plans/{plan_id}/map?kind=suggestion&lang={body.lang}",
             "sites": [{"rank": k + 1, "site_id": r["site_id"], "name": r["name"], "adds_persons": round(float(r["adds_persons"]), 1),
                        "lon": round(r.geometry.x, 7), "lat": round(r.geometry.y, 7)} for k, (_, r) in enumerate(new.iterrows())],
             "covered_share_before": plan_obj.summary["covered_by_existing_share"], "covered_share_after": plan_obj.summary["covered_share"],

@@ -34,6 +34,21 @@ def run_child(code: str, timeout_s: float = 3600) -> dict[str, Any]:
     return result
 
 
+_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+            "print('PEAK_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
+def run_command(command: list[str], cwd: Path = ROOT, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run a command (e.g. ``planner …``) in a fresh wrapper process: its wall time and its own peak RSS."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, cwd=cwd, timeout=timeout_s)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"command failed: {' '.join(command)}\n{proc.stderr[-3000:]}")
+    peak_kb = int(proc.stderr.strip().splitlines()[-1].split()[1])
+    return {"seconds": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024), "stdout": proc.stdout}
+
+
 def machine() -> str:
     """One line describing this machine."""
     import os

@@ -24,6 +24,9 @@ import shapely
 
 from geodata import admin as admin_mod
 from geodata import osm as osm_mod
+from geodata.chinacoords import geometries_to_wgs84, normalise_coord_system
+from geodata.columns import SharedColumns, parse_column_mappings
+from geodata.consistency import check_declared_units, check_points_inside
 from geodata.errors import DataError, DataIssue
 from geodata.io import read_vector
 from geodata.network import MODES, NETWORK_FORMAT_VERSION, LinkTable, Network, build_network, check_mode
@@ -35,9 +38,6 @@ from geodata.population import (
     demand_from_points,
     demand_from_raster,
 )
-from geodata.chinacoords import geometries_to_wgs84, normalise_coord_system
-from geodata.columns import SharedColumns, parse_column_mappings
-from geodata.consistency import check_declared_units, check_points_inside
 from geodata.projection import WGS84, utm_crs_for, xy_to_lonlat
 from geodata.region import REGION_FORMAT_VERSION, Region
 from geodata.sites import PATROL_SPOT_FILTER, clip_to_boundary, empty_sites, patrol_spots_from_osm, read_patrol_spots, read_sites, sites_from_osm
@@ -224,12 +224,36 @@ def default_cache_dir() -> Path:
 
 
 # ---------------------------------------------------------------------- steps
-def _network_links(sources: RegionSources, mode: str, crs: str | None, boundary: shapely.Geometry | None, cache_dir: Path) -> LinkTable:
+CLIP_MARGIN_M = 2000.0
+"""A PBF is cut to the region's boundary box grown by this many metres, so that roads leaving and
+re-entering the region near its edge stay connected."""
+
+
+def _clipped_pbf(path: str, boundary: shapely.Geometry, crs: str, cache_dir: Path, say: Progress) -> tuple[str, dict[str, Any]]:
+    """The part of a (possibly province-wide) PBF the region needs, cut once and cached by file and box."""
+    metric = gpd.GeoSeries([boundary], crs=WGS84).to_crs(crs).iloc[0].envelope.buffer(CLIP_MARGIN_M, join_style="mitre")
+    lon, lat = xy_to_lonlat(*np.asarray(metric.exterior.coords).T, crs)
+    bbox = (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+    source = Path(path)
+    if not source.is_file():
+        raise DataError("OSM PBF file not found", source=path)
+    st = source.stat()
+    key = hashlib.sha256(json.dumps([str(source.resolve()), st.st_size, st.st_mtime_ns, [round(v, 6) for v in bbox]]).encode()).hexdigest()[:20]
+    target = cache_dir / "pbf-clips" / f"{key}.osm.pbf"
+    info: dict[str, Any] = {"bbox": [round(v, 6) for v in bbox], "margin_m": CLIP_MARGIN_M, "file": str(target)}
+    if not target.is_file():
+        say(f"cutting the region out of {source.name}")
+        info.update(osm_mod.clip_pbf(source, target, bbox))
+    return str(target), info
+
+
+def _network_links(sources: RegionSources, mode: str, crs: str | None, boundary: shapely.Geometry | None, cache_dir: Path,
+                   pbf: str | None = None, bbox: list[float] | None = None) -> LinkTable:
     src = sources.network
     if src.kind == "pbf":
         if not src.path:
             raise DataError("a pbf network source needs a path", field="network.path")
-        return osm_mod.read_pbf_links(src.path, mode, crs)
+        return osm_mod.read_pbf_links(pbf or src.path, mode, crs, bbox=tuple(bbox) if bbox else None)  # type: ignore[arg-type]
     if crs is None:
         raise DataError(f"a {src.kind} network source needs a boundary or admin units to choose the map projection", field="boundary")
     if src.kind == "xml":
@@ -446,11 +470,15 @@ def build_region(
     elif not with_network:
         raise DataError("a region without a road network needs its admin units (--admin) or a boundary file (--boundary)", field="boundary")
 
+    pbf = sources.network.path if sources.network.kind == "pbf" else None
+    clip_info: dict[str, Any] | None = None
+    if pbf and boundary is not None:  # read only what the boundary needs, even from a province's extract
+        pbf, clip_info = _clipped_pbf(pbf, boundary, crs, cache_dir, say)  # type: ignore[arg-type]
     networks: dict[str, Network] = {}
     if with_network:
         for mode in modes:
             say(f"building the {mode} network")
-            links = _network_links(sources, mode, crs, boundary, cache_dir)
+            links = _network_links(sources, mode, crs, boundary, cache_dir, pbf, clip_info["bbox"] if clip_info else None)
             crs = crs or links.crs
             networks[mode] = build_network(links, mode, speeds)
         crs = crs or next(iter(networks.values())).crs
@@ -460,7 +488,6 @@ def build_region(
     assert crs is not None
 
     say("building admin units / planning zones")
-    pbf = sources.network.path if sources.network.kind == "pbf" else None
     if units is None:
         if sources.zones == "places":
             if not pbf:
@@ -556,6 +583,8 @@ def build_region(
         "kind": "osm" if with_network else "files",
         "sources": sources.to_dict(),
         "travel": _travel(sources, speeds, modes, networks),
+        "pbf_clip": clip_info,
+        "osm_generator": osm_mod.pbf_generator(sources.network.path) if sources.network.kind == "pbf" and sources.network.path else None,
         "population": {
             "kind": sources.population.kind,
             "estimate": bool(demand["estimate"].any()),

@@ -18,6 +18,7 @@ degrees and return arrays of the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -191,6 +192,17 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, system: str) -> tuple[NDArray, ND
     return _arrays(lon, lat)
 
 
+def _transform_geometries(geometries: ArrayLike, convert: Callable[[NDArray, NDArray], tuple[NDArray, NDArray]]) -> NDArray[np.object_]:
+    """Apply a lon/lat conversion to every vertex of shapely geometries."""
+    import shapely
+
+    def each(coords: NDArray) -> NDArray:
+        lon, lat = convert(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(np.asarray(geometries, dtype=object), each)
+
+
 def geometries_to_wgs84(geometries: ArrayLike, system: str) -> NDArray[np.object_]:
     """Convert every vertex of shapely geometries (points, lines, polygons) declared in ``system``.
 
@@ -199,31 +211,15 @@ def geometries_to_wgs84(geometries: ArrayLike, system: str) -> NDArray[np.object
     converted one by one, so a polygon keeps its topology (the shift varies by at most
     millimetres across a town).
     """
-    import shapely
-
     kind = normalise_coord_system(system)
-    geoms = np.asarray(geometries, dtype=object)
     if kind == "wgs84":
-        return geoms
-
-    def convert(coords: NDArray) -> NDArray:
-        lon, lat = to_wgs84(coords[:, 0], coords[:, 1], kind)
-        return np.column_stack([lon, lat])
-
-    return shapely.transform(geoms, convert)
+        return np.asarray(geometries, dtype=object)
+    return _transform_geometries(geometries, lambda lon, lat: to_wgs84(lon, lat, kind))
 
 
 def geometries_from_wgs84(geometries: ArrayLike, system: str) -> NDArray[np.object_]:
     """The inverse of :func:`geometries_to_wgs84`: WGS-84 geometries into ``system``."""
-    import shapely
-
     kind = normalise_coord_system(system)
-    geoms = np.asarray(geometries, dtype=object)
     if kind == "wgs84":
-        return geoms
-
-    def convert(coords: NDArray) -> NDArray:
-        lon, lat = from_wgs84(coords[:, 0], coords[:, 1], kind)
-        return np.column_stack([lon, lat])
-
-    return shapely.transform(geoms, convert)
+        return np.asarray(geometries, dtype=object)
+    return _transform_geometries(geometries, lambda lon, lat: from_wgs84(lon, lat, kind))

@@ -136,7 +136,11 @@ class Region:
         en: list[str] = []
         zh: list[str] = []
         net_kind = (sources.get("network") or {}).get("kind", "pbf" if self.networks else "none")
-        if net_kind == "pbf":
+        synthetic_osm = "synthetic" in str(self.provenance.get("osm_generator") or "").lower()
+        if net_kind == "pbf" and synthetic_osm:
+            en.append("roads from a SYNTHETIC OpenStreetMap-format file (generated, not a real place)")
+            zh.append("道路来自合成的 OpenStreetMap 格式文件（随机生成，非真实地点）")
+        elif net_kind == "pbf":
             en.append("roads, buildings and places from OpenStreetMap")
             zh.append("道路、建筑与地名来自 OpenStreetMap")
         elif net_kind in ("xml", "online", "graphml"):

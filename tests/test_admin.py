@@ -110,3 +110,25 @@ def test_voronoi_zones_nest_in_their_parents() -> None:
     for _, zone in zones.iterrows():
         parent = parents.set_index("unit_id").geometry[zone["parent_id"]]
         assert zone.geometry.difference(parent).area < 1e-6 * parent.area  # projection round-off only
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_boundaries_traced_on_amap_or_baidu_are_converted_vertex_by_vertex(tmp_path: Path, system: str) -> None:
+    """A polygon whose numbers are GCJ-02/BD-09 under a CRS84 label comes back at its true WGS-84 place."""
+    import numpy as np
+
+    from geodata.chinacoords import from_wgs84
+
+    true = shapely.Polygon([(113.74, 23.01), (113.752, 23.012), (113.755, 23.03), (113.741, 23.027)])
+    x, y = np.asarray(true.exterior.coords).T
+    sx, sy = from_wgs84(x, y, system)
+    shifted = gpd.GeoDataFrame({"name": ["莞城街道"], "level": ["镇街"]}, geometry=[shapely.Polygon(np.column_stack([sx, sy]))], crs=WGS84)
+    shifted.to_file(tmp_path / "amap.geojson", driver="GeoJSON")
+    as_is, _ = read_admin_units(tmp_path / "amap.geojson", name_field="name", level_field="level")
+    converted, _ = read_admin_units(tmp_path / "amap.geojson", name_field="name", level_field="level", coords=system)
+    got = np.asarray(converted.geometry.iloc[0].exterior.coords)
+    assert np.abs(got - np.asarray(true.exterior.coords)).max() < 1e-7  # ~1 cm
+    offset = shapely.distance(as_is.geometry.iloc[0].centroid, true.centroid) * 111_000
+    assert 300 < offset < 1600  # left unconverted, the town sits hundreds of metres off (BD-09 more than GCJ-02)
+    with pytest.raises(DataError, match="unknown coordinate system"):
+        read_admin_units(tmp_path / "amap.geojson", name_field="name", level_field="level", coords="gcj-2")

@@ -149,3 +149,34 @@ def test_online_download_uses_its_cache_without_internet(tmp_path: Path, monkeyp
     ox.save_graphml(graph, tmp_path / f"osmnx-walk-{key}.graphml")
     path = download_graph("walk", tmp_path, place="莞城街道")
     assert len(read_graphml_links(path, "walk", CRS)) == 1
+
+
+def test_a_province_extract_is_cut_to_the_region(tmp_path: Path) -> None:
+    """A PBF larger than the region (a province's) is cut to the boundary box + 2 km before reading."""
+    import geopandas as gpd
+
+    from geodata.build import AdminSource, NetworkSource, PopulationSource, RegionSources, build_region
+    from geodata.bureau_files import write_bureau_files
+    from geodata.synthetic import SyntheticSpec
+    from geodata.synthetic_pbf import write_synthetic_pbf
+
+    city = SyntheticSpec(seed=5, width_km=4, height_km=4, n_towns=3, communities_per_town=2, n_demand=400, n_candidates=60)
+    province = tmp_path / "province.osm.pbf"
+    written = write_synthetic_pbf(city, province, margin_km=6)  # 16 × 16 km of streets around a 4 × 4 km city
+    files = write_bureau_files(tmp_path / "files", city, coords="wgs84", encoding="utf-8")
+    sources = RegionSources(name="合成市", network=NetworkSource(kind="pbf", path=str(province)),
+                            admin=[AdminSource(str(files["towns"]), name_field="name", level_field="level")],
+                            population=PopulationSource(kind="points", path=str(files["demand"])), columns={"pop_all": "pop", "pop_60": "pop60"},
+                            modes=["walk"], osm_sites=False)
+    region = build_region(sources, cache_dir=tmp_path / "cache")
+    clip = region.provenance["pbf_clip"]
+    # the box is 8 × 8 km of the 16 × 16 km file: about a quarter, plus the ways crossing its edge
+    assert Path(clip["file"]).is_file() and Path(clip["file"]).stat().st_size < 0.45 * province.stat().st_size
+    assert clip["ways"] < 0.45 * written["ways"]
+    net = region.networks["walk"]
+    x0, y0, x1, y1 = gpd.GeoSeries([region.boundary], crs="EPSG:4326").to_crs(region.crs).iloc[0].bounds
+    x, y = net.node_xy.T
+    beyond = np.maximum.reduce([x0 - x, x - x1, y0 - y, y - y1, np.zeros(len(x))])  # metres outside the city's box, per axis
+    assert beyond.max() <= 2000 + 250  # the 2 km margin plus at most one street segment and the grid's tilt
+    assert (beyond == 0).mean() > 0.2 and beyond.max() > 1500  # the city and the margin, nothing more
+    assert "SYNTHETIC OpenStreetMap-format file" in region.data_label["en"]

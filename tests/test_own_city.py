@@ -308,7 +308,7 @@ def test_the_service_on_a_region_without_roads(full_city, tmp_path) -> None:
     assert "直线距离" in str([r for r in book["概况"].iter_rows(values_only=True)])
     sug = client.post("/regions/city/suggestions", json={"town": "合成镇05", "k": 2, "facility_type": "care_centre"}, headers=keys["street_office"])
     assert sug.status_code == 200, sug.text
-    assert len(sug.json()["sites"]) == 2 and "STRAIGHT-LINE" in sug.json()["data"]["en"]
+    assert len(sug.json()["sites"]) == 2 and "STRAIGHT-LINE" in sug.json()["data"]["en"] and sug.json()["town_name"] == "合成镇05"
     patrol = client.post("/regions/city/patrols", json={"station": station, "teams": [{"name": "夜巡队", "count": 2, "mode": "van"}], "spots": 10},
                          headers=keys["patrol"])
     assert patrol.status_code == 201, patrol.text
