@@ -204,7 +204,7 @@ def plan(
     from api.plan_files import write_plan_files
     from geodata.chinacoords import normalise_coord_system
     from geodata.vocabulary import FACILITY_TYPES, normalise_facility_type
-    from planner.problem import InfeasibleProblem
+    from planner.location.problem import InfeasibleProblem
     from planner.report import headline
     from planner.scenario import Scenario, run_scenario
 

@@ -16,12 +16,12 @@ from scipy.sparse import save_npz
 
 from geodata.export import export_region, write_csv, write_geojson, write_gpx, write_json, write_region_report
 from geodata.region import Region
-from planner.accessibility import reach_summary
-from planner.region_costs import region_costs
-from planner.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
+from planner.travel.accessibility import reach_summary
+from planner.travel.region import region_costs
+from planner.routing.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
-from planner.service_area import plan_service_areas
-from planner.visits import HomeVisitPlan, plan_home_visits_on_region
+from planner.travel.service_area import plan_service_areas
+from planner.routing.visits import HomeVisitPlan, plan_home_visits_on_region
 from maps.base import save_map
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
 

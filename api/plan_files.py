@@ -21,7 +21,7 @@ from maps.base import save_map
 from maps.views import compliance_map, coverage_map
 from planner.report import PERCENT_HEADERS, plan_tables, units_table
 from planner.scenario import Plan
-from planner.service_area import plan_service_areas
+from planner.travel.service_area import plan_service_areas
 
 COORD_DECIMALS = 6
 """Decimals of every coordinate written (6 ≈ 0.1 m)."""

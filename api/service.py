@@ -43,8 +43,8 @@ from geodata.sites import read_sites
 from geodata.vocabulary import FACILITY_TYPES
 from maps.base import copy_assets, render_html
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
-from planner.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
-from planner.problem import InfeasibleProblem
+from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
+from planner.location.problem import InfeasibleProblem
 from planner.report import PERCENT_HEADERS, plan_tables
 from planner.scenario import Plan, Scenario, run_scenario
 

@@ -21,14 +21,13 @@ CODE = """
 import json, time
 import numpy as np
 from geodata.synthetic import synthetic_region, dongguan_scale_spec, SyntheticSpec
-from planner.problem import Problem
-from planner.solve import solve
-from planner.region_costs import region_costs
+from planner.location.problem import Problem
+from planner.location.solve import solve
+from planner.travel.region import region_costs
 spec = {spec}
 t = time.perf_counter(); region = synthetic_region(spec, modes=("walk",)); generate = time.perf_counter() - t
 # warm the compiled kernels on a toy problem (numba caches them on disk)
-from scipy.sparse import csr_matrix
-solve(Problem("mclp", np.ones(2), csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]])), standard=1.0, n_new=1), method="heuristic")
+solve(Problem("mclp", np.ones(2), np.array([[1.0, 0.0], [0.0, 1.0]]), standard=1.0, n_new=1), method="heuristic")
 sites = region.sites[region.sites["status"] == "candidate"]
 t0 = time.perf_counter()
 costs = region_costs(region, "walk", sites)

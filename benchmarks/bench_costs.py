@@ -25,7 +25,7 @@ from _common import machine, markdown_table, run_child, save  # noqa: E402
 
 WARMUP = """
 import numpy as np
-from planner import _dijkstra as kern
+from planner.travel import _dijkstra as kern
 _ip = np.array([0, 1, 2], np.int64); _h = np.array([1, 0], np.int64); _w = np.array([1.0, 1.0])
 kern.bounded_all_nodes(_ip, _h, _w, 2, np.array([0], np.int64), 5.0)
 kern.bounded_to_targets(_ip, _h, _w, 2, np.array([0], np.int64), np.zeros(1), 5.0, np.array([-1, 0], np.int64), np.zeros(1))
@@ -117,7 +117,7 @@ COVERAGE = WARMUP + """
 import json, time
 import numpy as np
 from geodata.synthetic import synthetic_region, SyntheticSpec, dongguan_scale_spec
-from planner.region_costs import region_costs
+from planner.travel.region import region_costs
 spec = {spec}
 t = time.perf_counter(); r = synthetic_region(spec, modes=('walk',)); gen = time.perf_counter() - t
 sites = r.sites[r.sites['status'] == 'candidate']

@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import machine, markdown_table, save  # noqa: E402
 
 from geodata.synthetic import dongguan_scale_spec, synthetic_region  # noqa: E402
-from planner import formulations as fm  # noqa: E402
-from planner.problem import Problem  # noqa: E402
-from planner.region_costs import points_xy, region_costs  # noqa: E402
-from planner.solve import solve  # noqa: E402
+from planner.location import formulations as fm  # noqa: E402
+from planner.location.problem import Problem  # noqa: E402
+from planner.travel.costs import PairMatrix  # noqa: E402
+from planner.travel.region import points_xy, region_costs  # noqa: E402
+from planner.location.solve import solve  # noqa: E402
 
 TILE_M = 12_500.0
 TILES = [(1, 1), (2, 1)]
@@ -46,7 +47,7 @@ def main() -> None:
         hi = lo + TILE_M
         in_demand = ((dxy >= lo) & (dxy < hi)).all(axis=1)
         in_sites = ((sxy >= lo + 600) & (sxy < hi - 600)).all(axis=1)
-        sub = coverage[in_demand][:, in_sites]
+        sub = PairMatrix.of(coverage[in_demand][:, in_sites])
         p = int(round(400 * in_sites.sum() / len(sites)))
         problem = Problem("mclp", weights[in_demand], sub, standard=600.0, n_new=p)
         t = time.perf_counter()

@@ -1,6 +1,6 @@
 """Benchmark: exact p-median on the 40 OR-Library instances (Beasley 1990), proven optimal.
 
-For each instance: all-pairs shortest paths (Dijkstra), then planner.pmedian.solve_dense
+For each instance: all-pairs shortest paths (Dijkstra), then planner.location.pmedian.solve_dense
 (heuristic → Lagrangian root → reduction → Lagrangian branch-and-bound).  The compiled kernels
 are warmed up on a tiny instance first (numba caches them on disk; the one-time compile is
 reported separately).  Needs ../shared/data/orlib-pmed.
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, machine, markdown_table, save  # noqa: E402
 
 from geodata.reference import read_orlib_optima, read_orlib_pmed  # noqa: E402
-from planner.pmedian import solve_dense  # noqa: E402
+from planner.location.pmedian import solve_dense  # noqa: E402
 
 
 def distance_matrix(path: Path) -> tuple[np.ndarray, int]:

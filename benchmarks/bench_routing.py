@@ -1,4 +1,4 @@
-"""Benchmark: routing (PyVRP through planner.routing) on Solomon VRPTW and a night patrol on real streets.
+"""Benchmark: routing (PyVRP through planner.routing.vrp) on Solomon VRPTW and a night patrol on real streets.
 
 * Solomon C101–C109 (and R1/RC1 for reference) from ``../shared/data/solomon``: distance with
   unrounded Euclidean legs (times scaled ×1000 to PyVRP's integers), 10 s limit each, seed 1,
@@ -24,7 +24,7 @@ SOLOMON = """
 import json, time, warnings
 warnings.filterwarnings("ignore")
 from geodata.reference import read_solomon, SOLOMON_BEST_KNOWN_C1
-from planner.routing import vrptw_problem, solve_routes, route_distance
+from planner.routing.vrp import vrptw_problem, solve_routes, route_distance
 inst = read_solomon({path!r})
 D = inst.distances()
 prob = vrptw_problem(D, inst.demand, inst.ready, inst.due, inst.service, inst.vehicles, inst.capacity)
@@ -47,7 +47,7 @@ from geodata.sample import sample_sources
 from geodata.export import network_links_frame
 from geodata.projection import lonlat_to_xy
 from api.demo import demo_depots, NIGHT_PATROL_TEAMS, NIGHT_PATROL_STOPS
-from planner.patrol import Team, plan_patrols, stops_from_spots
+from planner.routing.patrol import Team, plan_patrols, stops_from_spots
 region = build_region(sample_sources())
 depots, _ = demo_depots(region)
 stops = stops_from_spots(region.layers["patrol_spots"], limit=NIGHT_PATROL_STOPS)

@@ -31,7 +31,7 @@ D, p = distance_matrix(Path({path!r}))
 import numpy as np
 out = dict(instance={name!r}, model="p-median", size=f"{{D.shape[0]}} x {{D.shape[1]}}, p={{p}}")
 if {which!r} == "ours":
-    from planner.pmedian import solve_dense
+    from planner.location.pmedian import solve_dense
     solve_dense(np.array([[0.0, 1.0], [1.0, 0.0]]), 1)
     t = time.perf_counter(); sol = solve_dense(D, p, time_limit=600); out["seconds"] = time.perf_counter() - t
     out["objective"] = float(sol.objective); out["proven"] = bool(sol.proven)
@@ -52,7 +52,6 @@ MCLP = """
 import json, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np
-from scipy.sparse import csr_matrix
 which = {which!r}
 if {region!r} == "sample":
     from geodata.build import build_region
@@ -65,7 +64,7 @@ else:
     region = synthetic_region(SyntheticSpec(seed=0, width_km=10, height_km=10, street_spacing_m=91, n_towns=6, n_demand=8000, population=420000, n_candidates=800), modes=("walk",))
     p = 40
     sites = region.sites[region.sites["status"] == "candidate"]
-from planner.region_costs import region_costs
+from planner.travel.region import region_costs
 costs = region_costs(region, "walk", sites)
 D = costs.full("demand_to_site")
 D = np.where(np.isfinite(D), D, 1e9)
@@ -73,12 +72,13 @@ w = region.demand["pop_60"].to_numpy(float)
 radius = 600.0
 out = dict(instance={region!r}, model="MCLP", size=f"{{D.shape[0]}} x {{D.shape[1]}}, p={{p}}")
 if which == "ours":
-    from planner.problem import Problem
-    from planner.solve import solve
-    warm = solve(Problem("mclp", np.ones(2), csr_matrix(np.array([[1.0], [0.0]])), standard=1.0, n_new=1), method="exact")
+    from planner.location.problem import Problem
+    from planner.location.solve import solve
+    warm = solve(Problem("mclp", np.ones(2), np.array([[1.0], [0.0]]), standard=1.0, n_new=1), method="exact")
     t = time.perf_counter()
     r, c = np.nonzero(D <= radius)
-    cov = csr_matrix((D[r, c], (r, c)), shape=D.shape)
+    from planner.travel.costs import pair_matrix
+    cov = pair_matrix(r, c, D[r, c], D.shape)
     sol = solve(Problem("mclp", w, cov, standard=radius, n_new=p), method="exact", time_limit=600)
     out["seconds"] = time.perf_counter() - t
     out["objective"] = float(sol.objective); out["proven"] = bool(sol.proven)

@@ -22,7 +22,7 @@ import pandas as pd
 from geodata.region import Region
 from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Fullscreen, Lang, Legend, Title, display_frame, icon, new_map, popup_table, swatch, to_display
-from planner.patrol import PatrolPlan
+from planner.routing.patrol import PatrolPlan
 from planner.scenario import Plan
 
 TEXT: dict[str, dict[str, str]] = {

@@ -2,7 +2,7 @@
 
 A :class:`Scenario` is what a planner or a street office states ("5 more meal points for people
 aged 60+ within a 15-minute walk, at least one care centre in every town").  :func:`run_scenario`
-turns it into a :class:`~planner.problem.Problem` on the region's network, solves it, and
+turns it into a :class:`~planner.location.problem.Problem` on the region's network, solves it, and
 returns a :class:`Plan`: the chosen sites with the residents each adds, per-unit coverage and
 travel times, compliance with every target, and the solver's account (bound, gap, time).
 """
@@ -26,10 +26,10 @@ from scipy.sparse import csr_matrix
 from geodata.network import check_mode
 from geodata.region import Region
 from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, COST_KINDS, FACILITY_TYPES, GROUP_COLUMNS, LEVEL_ORDER, PLAN_STATUSES, POPULATION_GROUPS, label
-from planner.costs import DemandSiteCosts
-from planner.problem import MODELS, Decay, InfeasibleProblem, Problem, Solution, UnitBounds
-from planner.region_costs import demand_site_costs, points_xy
-from planner.solve import solve
+from planner.travel.costs import DemandSiteCosts
+from planner.location.problem import MODELS, Decay, InfeasibleProblem, PairMatrix, Problem, Solution, UnitBounds, pair_matrix
+from planner.travel.region import demand_site_costs, points_xy
+from planner.location.solve import solve
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "meal_point": ("meal_point", "meal_hall"),
@@ -94,6 +94,11 @@ class Scenario:
         Solver choice (``auto``/``exact``/``heuristic``) and seconds.
     direction
         ``demand_to_site`` (residents travel) or ``site_to_demand`` (services travel).
+    allow_uncovered
+        ``lscp``: plan for the rest when some residents are beyond the standard of every site
+        (they are counted in the summary); otherwise that is an error.
+    allow_unserved
+        Capacitated plans: accept a total capacity below the demand (the unserved are counted).
     """
 
     name: str = "scenario"
@@ -120,6 +125,8 @@ class Scenario:
     method: str = "auto"
     time_limit: float = 60.0
     direction: str = "demand_to_site"
+    allow_uncovered: bool = False
+    allow_unserved: bool = False
 
     def validate(self, region: Region) -> None:
         """Raise ValueError naming the field when the scenario does not fit the region."""
@@ -351,32 +358,29 @@ def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
     coverage = costs.coverage(scenario.standard, scenario.direction).costs  # type: ignore[arg-type]
     weights = demand[scenario.group].to_numpy(float)
     model = scenario.model
+    D, S = len(demand), len(sites)
     if model in ("mclp", "lscp"):
-        matrix, complete = coverage, True
+        matrix, complete = PairMatrix.of(coverage), True
+    elif model == "attendance":
+        # every pair within the decay's cutoff: nobody attends beyond it, so these pairs are complete
+        cutoff = _decay_cutoff(scenario)
+        matrix, complete = costs.coverage(cutoff, scenario.direction).costs, True  # type: ignore[arg-type]
+    elif D * S <= DENSE_MAX_CELLS:
+        full = costs.full(scenario.direction)  # type: ignore[arg-type]
+        r, c = np.nonzero(np.isfinite(full))  # an unreachable pair is no pair: the matrix is still complete
+        matrix, complete = pair_matrix(r, c, full[r, c], (D, S)), True
     else:
-        D, S = len(demand), len(sites)
-        if D * S <= DENSE_MAX_CELLS:
-            full = costs.full(scenario.direction)  # type: ignore[arg-type]
-            finite = np.isfinite(full)
-            r, c = np.nonzero(finite)
-            matrix, complete = csr_matrix((full[r, c], (r, c)), shape=full.shape), bool(finite.all())
-        else:
-            idx, val = costs.nearest(scenario.k_nearest, scenario.direction)  # type: ignore[arg-type]
-            ok = idx >= 0
-            r = np.repeat(np.arange(D), idx.shape[1])[ok.ravel()]
-            matrix, complete = csr_matrix((val[ok], (r, idx[ok])), shape=(D, S)), False
-        if model == "attendance":
-            cutoff = float(scenario.decay.get("cutoff_min", 20)) * 60 if scenario.weight == "time" else float(scenario.decay.get("cutoff_m", 1500))
-            keep = matrix.data <= cutoff
-            matrix = _filter(matrix, keep)
+        idx, val = costs.nearest(scenario.k_nearest, scenario.direction)  # type: ignore[arg-type]
+        ok = idx >= 0
+        r = np.repeat(np.arange(D), idx.shape[1])[ok.ravel()]
+        matrix, complete = pair_matrix(r, idx[ok], val[ok], (D, S)), False
     ids = sites["site_id"].to_numpy()
     required = np.isin(ids, scenario.required_sites)
     forbidden = np.isin(ids, scenario.forbidden_sites) | ~(is_candidate | is_existing)
     decay = None
     if scenario.decay:
         d = scenario.decay
-        cutoff = float(d.get("cutoff_min", 20)) * 60 if scenario.weight == "time" else float(d.get("cutoff_m", 1500))
-        decay = Decay(str(d.get("kind", "linear")), cutoff, float(d.get("beta", 1.0)), 60.0 if scenario.weight == "time" else 100.0)  # type: ignore[arg-type]
+        decay = Decay(str(d.get("kind", "linear")), _decay_cutoff(scenario), float(d.get("beta", 1.0)), 60.0 if scenario.weight == "time" else 100.0)  # type: ignore[arg-type]
     capacity = None
     if scenario.capacitated:
         capacity = sites["capacity"].to_numpy(float)
@@ -386,13 +390,15 @@ def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
         site_cost=sites["cost"].to_numpy(float), existing=is_existing, closable=scenario.existing == "closable",
         required=required, forbidden=forbidden, capacity=capacity, unit_bounds=_unit_bounds(region, scenario, sites, demand),
         coverage_target=scenario.coverage_target, decay=decay, complete=complete, cost_unit="s" if scenario.weight == "time" else "m",
+        allow_uncovered=scenario.allow_uncovered, allow_unserved=scenario.allow_unserved,
     )
     return problem, _Context(demand, sites, is_candidate, is_existing, costs, coverage, weights)
 
 
-def _filter(matrix: csr_matrix, keep: NDArray[np.bool_]) -> csr_matrix:
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    return csr_matrix((matrix.data[keep], (rows[keep], matrix.indices[keep])), shape=matrix.shape)
+def _decay_cutoff(scenario: Scenario) -> float:
+    """The attendance decay's cutoff in cost units (seconds or metres)."""
+    d = scenario.decay or {}
+    return float(d.get("cutoff_min", 20)) * 60 if scenario.weight == "time" else float(d.get("cutoff_m", 1500))
 
 
 # ---------------------------------------------------------------------- explaining the solution
@@ -547,19 +553,36 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
         "covered_by_existing_share": round(float(w[(ctx.costs.coverage(scenario.standard, scenario.direction).covered()[:, np.flatnonzero(ctx.is_existing)].sum(axis=1).A1 > 0)].sum()) / total, 4) if total > 0 and ctx.is_existing.any() else 0.0,  # type: ignore[arg-type]
         f"mean_{unit_name}_to_nearest": round(float(np.average(nearest_cost[np.isfinite(nearest_cost)], weights=w[np.isfinite(nearest_cost)])) / unit_factor, 2) if np.isfinite(nearest_cost).any() and w[np.isfinite(nearest_cost)].sum() > 0 else None,
         f"worst_{unit_name}_to_nearest": round(float(nearest_cost[(w > 0) & np.isfinite(nearest_cost)].max()) / unit_factor, 2) if ((w > 0) & np.isfinite(nearest_cost)).any() else None,
+        "uncoverable_persons": round(float(solution.stats.get("uncoverable_weight", 0.0)), 1),
+        "unserved_persons": round(float(solution.stats.get("unserved_persons", 0.0)), 1),
         "existing_sites": int((is_open & ctx.is_existing).sum()),
         "new_sites": n_new,
         "candidates_considered": int(ctx.is_candidate.sum()),
         "compliant": all(c["met"] for c in compliance),
-        "solver": {
-            "name": solution.solver, "objective": solution.objective, "bound": solution.bound, "gap": solution.gap,
-            "proven_optimal": solution.proven, "seconds": round(solution.seconds, 3), "stats": solution.stats,
-        },
+        "solver": _solver_account(scenario, problem, solution, w, nearest_cost),
         "costs": cost_account(region, scenario.mode, ctx.costs.kind, ctx.costs.unit, scenario.direction,
                               int(ctx.costs.demand_snap.too_far.sum()) if ctx.costs.demand_snap is not None else 0),
         "seconds_total": round(seconds, 3),
     }
     return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand)
+
+
+def _solver_account(scenario: Scenario, problem: Problem, solution: Solution, weights: NDArray[np.float64], nearest_cost: NDArray[np.float64]) -> dict[str, Any]:
+    """The solver's report, with the p-median objective re-priced on the full network when the
+    solver saw only each point's nearest sites (its own figure then under-states the trips)."""
+    objective, bound, proven = float(solution.objective), float(solution.bound), bool(solution.proven)
+    stats = dict(solution.stats)
+    if scenario.model == "pmedian" and not problem.complete and np.isfinite(nearest_cost[weights > 0]).all():
+        true = float((weights * np.where(weights > 0, nearest_cost, 0.0)).sum())
+        stats["objective_on_lists"] = objective
+        if abs(true - objective) > 1e-6 * max(1.0, abs(true)):
+            proven = False
+        objective = true
+    gap = 0.0 if proven else (max(0.0, (objective - bound) / abs(objective)) if np.isfinite(bound) and objective else float("inf"))
+    if not proven and problem.model in ("mclp", "attendance"):  # maximisation: the bound lies above
+        gap = max(0.0, (bound - objective) / abs(objective)) if np.isfinite(bound) and objective else float("inf")
+    return {"name": solution.solver, "objective": objective, "bound": bound, "gap": gap, "proven_optimal": proven,
+            "seconds": round(solution.seconds, 3), "stats": stats}
 
 
 def cost_account(region: Region, mode: str, kind: str, unit: str, direction: str, far_from_roads: int = 0) -> dict[str, Any]:
@@ -627,12 +650,12 @@ class LevelSpec:
 
 
 def run_hierarchy(region: Region, levels: list[LevelSpec], *, group: str = "pop_60", mode: str = "walk", time_limit: float = 60.0) -> dict[str, Any]:
-    """Plan all levels of a hierarchy as one problem (see :mod:`planner.hierarchy`).
+    """Plan all levels of a hierarchy as one problem (see :mod:`planner.location.hierarchy`).
 
     Returns a JSON-friendly dictionary: per level the open sites (existing/new) and the share of
     the group within its standard, per-unit compliance, and the solver's account.
     """
-    from planner.hierarchy import Level, solve_hierarchy
+    from planner.location.hierarchy import Level, solve_hierarchy
 
     if group not in GROUP_COLUMNS:
         raise ValueError(f"group: unknown group {group!r}")

@@ -9,11 +9,11 @@ import shapely
 
 from geodata.network import Network
 from geodata.region import Region
-from planner import _dijkstra as kern
-from planner.costs import DemandSiteCosts, NetworkCosts, StraightLineCosts, check_cutoff, link_substring
-from planner.region_costs import points_xy, region_costs
-from planner.service_area import service_area
-from planner.snapping import SegmentIndex
+from planner.travel import _dijkstra as kern
+from planner.travel.costs import DemandSiteCosts, NetworkCosts, StraightLineCosts, check_cutoff, link_substring
+from planner.travel.region import points_xy, region_costs
+from planner.travel.service_area import service_area
+from planner.travel.snapping import SegmentIndex
 
 
 def nx_graph(net: Network, weight: str = "time") -> nx.DiGraph:
@@ -243,7 +243,7 @@ def test_link_substring_geometry(sample_region: Region) -> None:
 
 
 def test_reach_summary_counts_people_within_reach(small_city: Region) -> None:
-    from planner.accessibility import reach_summary, reached_by
+    from planner.travel.accessibility import reach_summary, reached_by
 
     sites = small_city.sites.iloc[:40]
     costs = region_costs(small_city, "walk", sites)

@@ -12,11 +12,11 @@ import pytest
 from api.demo import CARE_SCENARIO, MEAL_SCENARIO, demo_depots
 from maps.base import PLAIN_BACKGROUND, save_map
 from maps.views import NEW_COLOUR, TEAM_COLOURS, compliance_map, coverage_map, patrol_map, suggestion_map
-from planner.hotspots import HotspotParams, find_hotspots
-from planner.patrol import Team, hotspot_stops, plan_patrols, stops_from_spots
-from planner.region_costs import points_xy
+from planner.routing.hotspots import HotspotParams, find_hotspots
+from planner.routing.patrol import Team, hotspot_stops, plan_patrols, stops_from_spots
+from planner.travel.region import points_xy
 from planner.scenario import run_scenario
-from planner.service_area import plan_service_areas
+from planner.travel.service_area import plan_service_areas
 from tests.browser import render
 
 

@@ -12,10 +12,11 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 from geodata.reference import read_orlib_optima, read_orlib_pmed
-from planner.hierarchy import Level, solve_hierarchy
-from planner.pmedian import solve_dense
-from planner.problem import Decay, InfeasibleProblem, Problem, UnitBounds
-from planner.solve import solve
+from planner.location.hierarchy import Level, solve_hierarchy
+from planner.location.pmedian import solve_dense
+from planner.location.problem import Decay, InfeasibleProblem, Problem, UnitBounds
+from planner.travel.costs import pair_matrix
+from planner.location.solve import solve
 from tests.conftest import shared_data
 
 
@@ -28,12 +29,12 @@ def instance(seed: int, D: int = 24, S: int = 8):
 
 def within(d: np.ndarray, r: float) -> csr_matrix:
     rows, cols = np.nonzero(d <= r)
-    return csr_matrix((d[rows, cols], (rows, cols)), shape=d.shape)
+    return pair_matrix(rows, cols, d[rows, cols], d.shape)
 
 
 def complete(d: np.ndarray) -> csr_matrix:
     rows, cols = np.nonzero(np.ones_like(d, bool))
-    return csr_matrix((d[rows, cols], (rows, cols)), shape=d.shape)
+    return pair_matrix(rows, cols, d[rows, cols], d.shape)
 
 
 def options(S: int, p: int, existing=(), forbidden=(), required=()):
@@ -88,7 +89,10 @@ def test_lscp_brute_force(seed) -> None:
     d, w = instance(seed)
     coverable = (d <= 3.0).any(axis=1)
     best = next(k for k in range(1, 9) if any(((d[:, list(c)] <= 3.0).any(axis=1) >= coverable).all() for c in itertools.combinations(range(8), k)))
-    sol = solve(Problem("lscp", w, within(d, 3.0), standard=3.0))
+    if not coverable.all():  # some demand is beyond every site: an error that says how much, unless allowed
+        with pytest.raises(InfeasibleProblem, match=rf"{w[~coverable].sum():,.0f} persons at {int((~coverable).sum())} demand point\(s\) are beyond 3 s"):
+            solve(Problem("lscp", w, within(d, 3.0), standard=3.0))
+    sol = solve(Problem("lscp", w, within(d, 3.0), standard=3.0, allow_uncovered=True))
     assert sol.proven and sol.objective == best and int(sol.is_open.sum()) == best
     assert ((d[:, sol.is_open] <= 3.0).any(axis=1) >= coverable).all()
     assert sol.stats["uncoverable_demand_points"] == int((~coverable).sum())
@@ -228,7 +232,7 @@ def test_dense_pmedian_brute_force_with_fixed_and_forbidden() -> None:
 
 def test_list_pmedian_heuristic_is_near_the_exact_optimum() -> None:
     """The large-region heuristic (nearest-site lists) against the exact dense solver."""
-    from planner.pmedian import solve_lists
+    from planner.location.pmedian import solve_lists
 
     rng = np.random.default_rng(9)
     D, S = 400, 120
@@ -290,7 +294,7 @@ def test_pmedian_with_unit_minimums_brute_force(seed, method) -> None:
 @given(st.integers(0, 10_000))
 def test_unit_selection_is_the_cheapest_feasible_set(seed) -> None:
     """select_with_units (the Lagrangian subproblem) against enumeration of every feasible set."""
-    from planner.pmedian import UnitRule, select_with_units
+    from planner.location.pmedian import UnitRule, select_with_units
 
     rng = np.random.default_rng(seed)
     S, U, p = 9, 3, int(rng.integers(1, 6))

@@ -247,9 +247,9 @@ def full_city(city, tmp_path_factory) -> Region:
 
 
 def test_patrols_visits_and_hierarchy_without_roads(full_city) -> None:
-    from planner.patrol import Team, plan_patrols, stops_from_spots
+    from planner.routing.patrol import Team, plan_patrols, stops_from_spots
     from planner.scenario import LevelSpec, run_hierarchy
-    from planner.visits import plan_home_visits_on_region
+    from planner.routing.visits import plan_home_visits_on_region
 
     region = full_city
     assert region.sites.groupby("type").size().to_dict() == {"care_centre": 271, "rescue_station": 2}

@@ -13,10 +13,10 @@ import shapely
 
 from geodata.export import write_gpx
 from geodata.projection import lonlat_to_xy
-from planner.hotspots import HotspotParams, circular_window, find_hotspots
-from planner.patrol import Team, apply_campaign, plan_patrols, stops_from_spots
-from planner.problem import InfeasibleProblem
-from planner.visits import assign_visitors, parse_weekdays, plan_home_visits_on_region, visit_calendar
+from planner.routing.hotspots import HotspotParams, circular_window, find_hotspots
+from planner.routing.patrol import Team, apply_campaign, plan_patrols, stops_from_spots
+from planner.location.problem import InfeasibleProblem
+from planner.routing.visits import assign_visitors, parse_weekdays, plan_home_visits_on_region, visit_calendar
 
 SHIFT = ("20:00", "02:00")
 

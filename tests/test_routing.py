@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from geodata.reference import SOLOMON_BEST_KNOWN_C1, read_solomon
-from planner.problem import InfeasibleProblem
-from planner.routing import Fleet, RoutingProblem, route_distance, solve_routes, vrptw_problem
+from planner.location.problem import InfeasibleProblem
+from planner.routing.vrp import Fleet, RoutingProblem, route_distance, solve_routes, vrptw_problem
 from tests.conftest import shared_data
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from geodata.region import Region
-from planner.problem import InfeasibleProblem
+from planner.location.problem import InfeasibleProblem
 from planner.scenario import Scenario, run_scenario
 
 

@@ -36,6 +36,16 @@ def _unit_ok_swap(unit, count, umin, umax, add, drop):
 
 
 @njit(cache=True, nogil=True)
+def _take(j, col_ptr, col_dem, covered, unit, count):
+    """Open site ``j`` in the greedy's bookkeeping: its points covered once more, its units counted."""
+    for k in range(col_ptr[j], col_ptr[j + 1]):
+        covered[col_dem[k]] += 1
+    for lv in range(unit.shape[0]):
+        if unit[lv, j] >= 0:
+            count[lv, unit[lv, j]] += 1
+
+
+@njit(cache=True, nogil=True)
 def greedy(col_ptr, col_dem, w, state, is_new, cost, p, budget, unit, umin, umax):
     """Greedy MCLP: first each unit's minimum (best site in the unit), then the best gain per site
     (per cost unit under a budget), until ``p`` new sites or the budget are used.
@@ -50,11 +60,7 @@ def greedy(col_ptr, col_dem, w, state, is_new, cost, p, budget, unit, umin, umax
     count = np.zeros((L, U), np.int64)
     for j in range(S):
         if is_open[j]:
-            for k in range(col_ptr[j], col_ptr[j + 1]):
-                covered[col_dem[k]] += 1
-            for lv in range(L):
-                if unit[lv, j] >= 0:
-                    count[lv, unit[lv, j]] += 1
+            _take(j, col_ptr, col_dem, covered, unit, count)
     used = 0
     spent = 0.0
     for j in range(S):
@@ -96,11 +102,7 @@ def greedy(col_ptr, col_dem, w, state, is_new, cost, p, budget, unit, umin, umax
                 if is_new[best]:
                     used += 1
                     spent += cost[best]
-                for k in range(col_ptr[best], col_ptr[best + 1]):
-                    covered[col_dem[k]] += 1
-                for l2 in range(L):
-                    if unit[l2, best] >= 0:
-                        count[l2, unit[l2, best]] += 1
+                _take(best, col_ptr, col_dem, covered, unit, count)
     # phase 2: lazy greedy on gain (per cost when a budget binds)
     use_ratio = budget < 1e300
     bound = np.empty(S)
@@ -134,11 +136,7 @@ def greedy(col_ptr, col_dem, w, state, is_new, cost, p, budget, unit, umin, umax
         used += 1
         spent += cost[best]
         bound[best] = -1.0
-        for k in range(col_ptr[best], col_ptr[best + 1]):
-            covered[col_dem[k]] += 1
-        for lv in range(L):
-            if unit[lv, best] >= 0:
-                count[lv, unit[lv, best]] += 1
+        _take(best, col_ptr, col_dem, covered, unit, count)
     return is_open, order[:n_order]
 
 
@@ -366,89 +364,14 @@ def mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, target, iterat
 
 
 @njit(cache=True, nogil=True)
-def mclp_reduce(value, s, chosen, status, is_new, threshold):
-    """Fix sites whose forcing open / closed cannot lead above ``threshold``; returns how many."""
-    S = status.shape[0]
-    worst_in = 1e300
-    best_out = 0.0
-    for j in range(S):
-        if status[j] == 0 and is_new[j]:
-            if chosen[j]:
-                if s[j] < worst_in:
-                    worst_in = s[j]
-            elif s[j] > best_out:
-                best_out = s[j]
-    changed = 0
-    for j in range(S):
-        if status[j] != 0 or not is_new[j]:
-            continue
-        if not chosen[j]:
-            swap_out = worst_in if worst_in < 1e300 else 0.0
-            if value - swap_out + s[j] <= threshold:
-                status[j] = -1
-                changed += 1
-        elif value - s[j] + best_out <= threshold:
-            status[j] = 1
-            changed += 1
-    return changed
-
-
-@njit(cache=True, nogil=True)
-def mclp_branch_and_bound(col_ptr, col_dem, w, is_new, p, stack_status, stack_lam, stack_bound, top, lower, incumbent, node_budget, iterations, tol):
-    """Depth-first Lagrangian branch-and-bound for the MCLP (count constraint); resumable.
-
-    Each node: subgradient towards the incumbent value, reduction tests, the node's relaxed choice
-    priced as an incumbent candidate, then branching on the weakest chosen free site.
-    Returns (top, nodes, lower); the incumbent is updated in place.
-    """
-    S = is_new.shape[0]
-    nodes = 0
-    is_open = np.zeros(S, np.bool_)
-    while top > 0 and nodes < node_budget:
-        top -= 1
-        threshold = lower + tol
-        if stack_bound[top] <= threshold:
-            continue
-        status = stack_status[top].copy()
-        lam = stack_lam[top].copy()
-        nodes += 1
-        value = 1e300
-        for _round in range(3):
-            value, lam, s, chosen, _ = mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, threshold, iterations, 1.0, 8)
-            if value < 0.0 or value <= threshold:
-                break
-            for j in range(S):
-                is_open[j] = chosen[j]
-            got = covered_weight(col_ptr, col_dem, w, is_open)
-            if got > lower:
-                lower = got
-                incumbent[:] = is_open
-                threshold = lower + tol
-                if value <= threshold:
-                    break
-            if mclp_reduce(value, s, chosen, status, is_new, threshold) == 0:
-                break
-        if value < 0.0 or value <= threshold:
-            continue
-        branch = -1
-        weakest = 1e300
-        for j in range(S):
-            if status[j] == 0 and is_new[j] and chosen[j] and s[j] < weakest:
-                weakest = s[j]
-                branch = j
-        if branch < 0:
-            continue
-        stack_status[top] = status
-        stack_status[top, branch] = -1
-        stack_lam[top] = lam
-        stack_bound[top] = value
-        top += 1
-        stack_status[top] = status
-        stack_status[top, branch] = 1
-        stack_lam[top] = lam
-        stack_bound[top] = value
-        top += 1
-    return top, nodes, lower
+def cover_counts(col_ptr, col_dem, is_open, n_demand):
+    """How many open sites cover each demand point (int32 per point)."""
+    cnt = np.zeros(n_demand, np.int32)
+    for j in range(is_open.shape[0]):
+        if is_open[j]:
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                cnt[col_dem[k]] += 1
+    return cnt
 
 
 @njit(cache=True, nogil=True)
@@ -465,11 +388,7 @@ def swap_simple(col_ptr, col_dem, row_ptr, row_site, w, is_open, movable, max_pa
     S = is_open.shape[0]
     D = w.shape[0]
     is_open = is_open.copy()
-    cnt = np.zeros(D, np.int32)
-    for j in range(S):
-        if is_open[j]:
-            for k in range(col_ptr[j], col_ptr[j + 1]):
-                cnt[col_dem[k]] += 1
+    cnt = cover_counts(col_ptr, col_dem, is_open, D)
     move = np.flatnonzero(movable)
     gain = np.zeros(S)
     acc = np.zeros(S)
@@ -570,11 +489,7 @@ def iterated_local_search(col_ptr, col_dem, row_ptr, row_site, w, is_open, movab
     S = is_open.shape[0]
     D = w.shape[0]
     best = is_open.copy()
-    cnt = np.zeros(D, np.int32)
-    for j in range(S):
-        if best[j]:
-            for k in range(col_ptr[j], col_ptr[j + 1]):
-                cnt[col_dem[k]] += 1
+    cnt = cover_counts(col_ptr, col_dem, best, D)
     value = 0.0
     for i in range(D):
         if cnt[i] > 0:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from planner.costs import CoverageMatrix
+from planner.travel.costs import CoverageMatrix
 
 
 def reached_by(coverage: CoverageMatrix, site_mask: NDArray[np.bool_]) -> NDArray[np.bool_]:

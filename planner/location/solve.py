@@ -1,9 +1,9 @@
-"""Solving a :class:`~planner.problem.Problem`: exact where it pays, heuristic with a bound beyond.
+"""Solving a :class:`~planner.location.problem.Problem`: exact where it pays, heuristic with a bound beyond.
 
 ``method``:
 
 * ``"exact"`` — HiGHS on the model's MIP (coverage, covering, capacitated, attendance, p-center
-  by bisection), or the Lagrangian branch-and-bound of :mod:`planner.pmedian` for the p-median;
+  by bisection), or the Lagrangian branch-and-bound of :mod:`planner.location.pmedian` for the p-median;
   the time limit returns the incumbent with its bound and gap.
 * ``"heuristic"`` — greedy + swap local search, with a Lagrangian bound to state the gap.
 * ``"auto"`` — exact when the model is small enough to prove quickly, else heuristic.
@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csc_matrix, csr_matrix
 
-from planner import _cover_kernels as ck
-from planner import formulations as fm
-from planner.pmedian import UnitRule, solve_dense, solve_dense_units
-from planner.problem import InfeasibleProblem, Problem, Solution
+from planner.location import _cover_kernels as ck
+from planner.location import formulations as fm
+from planner.location.pmedian import UnitRule, solve_dense, solve_dense_units
+from planner.location.problem import InfeasibleProblem, Problem, Solution, pair_matrix
 
 Method = Literal["auto", "exact", "heuristic"]
 LP_FIRST_MAX_NNZ = 300_000
@@ -332,7 +332,7 @@ def _pmedian(prob: Problem, method: str, time_limit: float) -> Solution:
         stats = dict(sol.stats, method=sol.method)
         return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, "lagrangian-bnb" if method != "heuristic" else "greedy+swap (Lagrangian bound)", stats)
     if not side:
-        from planner.pmedian import solve_lists
+        from planner.location.pmedian import solve_lists
 
         p_total = int(prob.n_new) + int(prob.existing.sum())
         active = prob.weights > 0
@@ -341,19 +341,68 @@ def _pmedian(prob: Problem, method: str, time_limit: float) -> Solution:
                           truncated=not prob.complete, time_limit=time_limit)
         stats = dict(sol.stats, method=sol.method)
         return _finish(prob, sol.is_open, sol.objective, sol.bound, sol.proven, sol.method, stats)
+    return _pmedian_mip(prob, time_limit)
+
+
+def _last_listed(costs: csr_matrix) -> NDArray[np.float64]:
+    """Each demand point's largest stored cost (its last listed site; 0 when it lists none)."""
+    last = np.zeros(costs.shape[0])
+    rows = np.repeat(np.arange(costs.shape[0]), np.diff(costs.indptr))
+    np.maximum.at(last, rows, costs.data)
+    return last
+
+
+def _pmedian_mip(prob: Problem, time_limit: float) -> Solution:
+    """p-median with side constraints (capacities, budget, closable, several unit levels) on HiGHS.
+
+    On cut lists (``complete=False``) a point may be left to the "unlisted" variable at the cost of
+    its last listed site, which no unlisted site undercuts: the MIP is then a relaxation of the
+    complete problem, its bound is valid, and a plan is proven only if no point needs it.  On a
+    complete matrix the same variable means "unserved" (capacity short, allowed with
+    ``allow_unserved``) and is priced high, so that the most persons are served first.
+    """
+    D = prob.n_demand
+    active = prob.weights > 0
+    reachable = np.zeros(D, bool)
+    coo = prob.costs.tocoo()
+    reachable[coo.row[~prob.forbidden[coo.col]]] = True
+    if prob.complete and (active & ~reachable).any():
+        lost = active & ~reachable
+        raise InfeasibleProblem(f"{float(prob.weights[lost].sum()):,.0f} persons at {int(lost.sum())} demand point(s) cannot reach any allowed site")
     finite_max = float(prob.costs.data.max()) if prob.costs.nnz else 1.0
-    penalty = np.full(D, 10.0 * max(finite_max, 1.0))
+    penalty = _last_listed(prob.costs) if not prob.complete else np.full(D, 10.0 * max(finite_max, 1.0))
     res, x, z, pairs = fm.assignment_model(prob, prob.costs.data, maximize=False, must_assign=True, time_limit=time_limit, penalty=penalty)
     if res.x is None:
         raise InfeasibleProblem("no p-median plan meets all constraints" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
     is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
-    stats = {"mip_status": res.status, "nodes": res.nodes, "unassigned_points": int(((assign < 0) & (prob.weights > 0)).sum())}
-    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip", stats, share, assign, load)
+    left = np.clip(1.0 - share, 0.0, 1.0) * prob.weights  # persons on the "unlisted"/"unserved" variable
+    penalty_part = float((left * penalty).sum())
+    optimal = res.status == "optimal"
+    stats: dict = {"mip_status": res.status, "nodes": res.nodes}
+    if not prob.complete:
+        beyond = int((left > 1e-9).sum())
+        stats["beyond_list"] = beyond
+        # the objective prices those points at their last listed cost: a lower estimate of their trip
+        return _finish(prob, is_open, res.objective, res.bound, optimal and beyond == 0,
+                       "exact-mip" if beyond == 0 else "exact-mip on cut lists (not proven: some points need a site beyond their list)",
+                       stats, share, assign, load)
+    unserved = float(left.sum())
+    stats.update(unserved_persons=round(unserved, 3), penalised_objective=res.objective)
+    label = "exact-mip" if unserved <= 1e-9 else f"exact-mip (capacity short: {unserved:,.0f} persons unserved, as allowed)"
+    return _finish(prob, is_open, res.objective - penalty_part, res.bound - penalty_part, optimal, label, stats, share, assign, load)
 
 
 def _pcenter(prob: Problem, time_limit: float) -> Solution:
     """Smallest radius r such that the demand (weight > 0) can be covered within r: bisection on
-    the distinct stored costs, each step a covering feasibility MIP with the same constraints."""
+    the distinct stored costs, each step a covering feasibility MIP with the same constraints.
+
+    A step that runs out of time is *unknown*, never "infeasible": the search stops there and the
+    plan keeps the best radius proven feasible, with the largest radius proven infeasible as its
+    bound.  The whole solve keeps within ``time_limit`` (+ the last step's stop).  On cut lists
+    (``complete=False``) a radius at or above some point's last listed cost cannot be proven
+    infeasible (a site beyond the list may serve it).  Exactly ``n_new`` new sites open: when
+    fewer reach the radius, the rest are added where they shorten trips most.
+    """
     started = time.perf_counter()
     active = prob.weights > 0
     costs = prob.costs
@@ -364,45 +413,96 @@ def _pcenter(prob: Problem, time_limit: float) -> Solution:
     _, best_cost = nearest_open(costs, ~prob.forbidden)
     if np.isinf(best_cost[active]).any():
         raise InfeasibleProblem(f"{int(np.isinf(best_cost[active]).sum())} demand point(s) have no allowed site within reach")
-    lo = int(np.searchsorted(radii, best_cost[active].max()))
+    provable_below = np.inf if prob.complete else float(_last_listed(costs)[active].min())
+    lo = int(np.searchsorted(radii, best_cost[active].max()))  # radii below this are infeasible for sure
     hi = len(radii) - 1
-    best_open = None
-    tries = 0
-
     row_of = np.repeat(np.arange(costs.shape[0]), np.diff(costs.indptr))
+    steps: list[tuple[float, str]] = []
 
-    def feasible(r: float) -> NDArray[np.bool_] | None:
+    def feasible(r: float) -> tuple[str, NDArray[np.bool_] | None]:
+        """("feasible", sites) | ("infeasible", None) | ("unknown", None)."""
+        remaining = time_limit - (time.perf_counter() - started)
+        if remaining <= 0.05:
+            return "unknown", None
         keep = costs.data <= r
-        sub = csr_matrix((costs.data[keep], (row_of[keep], costs.indices[keep])), shape=costs.shape)
+        sub = pair_matrix(row_of[keep], costs.indices[keep], costs.data[keep], costs.shape)
         cover = Problem("lscp", np.where(active, 1.0, 0.0), sub, standard=r, n_new=prob.n_new, budget=prob.budget, site_cost=prob.site_cost,
                         existing=prob.existing, closable=prob.closable, required=prob.required, forbidden=prob.forbidden,
-                        unit_bounds=prob.unit_bounds, cost_unit=prob.cost_unit).normalised()
-        remaining = max(time_limit - (time.perf_counter() - started), 1.0)
+                        unit_bounds=prob.unit_bounds, cost_unit=prob.cost_unit, allow_uncovered=True).normalised()
         try:
             res, x, unc = fm.lscp(cover, remaining)
         except InfeasibleProblem:
-            return None
-        if res.x is None or unc.any():
-            return None
-        return res.x[x] > 0.5
+            return ("infeasible" if r < provable_below else "beyond lists"), None
+        if res.x is not None and not unc.any():
+            return "feasible", res.x[x] > 0.5
+        if res.status == "infeasible" or unc.any():
+            return ("infeasible" if r < provable_below else "beyond lists"), None
+        return "unknown", None  # time limit without an answer
 
-    # make sure the largest radius is feasible
-    top = feasible(float(radii[hi]))
-    if top is None:
-        raise InfeasibleProblem(f"even the largest radius ({radii[hi]:g} {prob.cost_unit}) cannot cover all demand with {prob.n_new} new sites and the other constraints")
-    best_open = top
+    state, best_open = feasible(float(radii[hi]))
+    steps.append((float(radii[hi]), state))
+    if state == "infeasible":
+        raise InfeasibleProblem(f"even the largest radius ({radii[hi]:g} {prob.cost_unit}) cannot cover all demand with "
+                                f"{prob.n_new} new sites and the other constraints")
+    if state == "beyond lists":
+        raise InfeasibleProblem(f"no p-center plan covers every point with the sites on its cut list ({radii[hi]:g} {prob.cost_unit} at most); "
+                                f"consider more sites per point (k_nearest) or a complete matrix")
+    if state == "unknown":
+        raise InfeasibleProblem(f"no p-center plan found within the time limit of {time_limit:g} s (the covering step at "
+                                f"{radii[hi]:g} {prob.cost_unit} did not finish)")
+    stopped = False
     while lo < hi:
         mid = (lo + hi) // 2
-        tries += 1
-        sol = feasible(float(radii[mid]))
-        if sol is None:
+        state, sol = feasible(float(radii[mid]))
+        steps.append((float(radii[mid]), state))
+        if state == "feasible":
+            hi, best_open = mid, sol
+        elif state == "infeasible":
             lo = mid + 1
-        else:
-            hi = mid
-            best_open = sol
+        else:  # out of time, or infeasible only on the cut lists: nothing is proven below
+            stopped = True
+            break
+    best_open = _fill_to_count(prob, best_open)
     _, cost = nearest_open(costs, best_open)
     worst = float(cost[active].max())
-    return _finish(prob, best_open, worst, worst, True, "exact (bisection on covering MIPs)", {"bisection_steps": tries, "radius": float(radii[hi])})
+    proven = not stopped and lo == hi
+    bound = worst if proven else float(radii[lo])
+    stats = {"bisection_steps": len(steps), "radius": float(radii[hi]), "steps": [{"radius": r, "result": st} for r, st in steps]}
+    return _finish(prob, best_open, worst, bound, proven, "exact (bisection on covering MIPs)" if proven else "bisection (stopped: time limit or cut lists)", stats)
+
+
+def _fill_to_count(prob: Problem, is_open: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Open more new sites until ``n_new`` are open (they never lengthen the worst trip), each where
+    it shortens trips most; stops early only where no allowed site, unit room or budget is left."""
+    if prob.n_new is None:
+        return is_open
+    is_open = is_open.copy()
+    new = ~prob.existing
+    spent = float(prob.site_cost[is_open & new].sum())
+    pattern = prob.costs.tocsc()
+    far = 2.0 * float(prob.costs.data.max(initial=1.0))
+    while int((is_open & new).sum()) < prob.n_new:
+        _, d = nearest_open(prob.costs, is_open)
+        d = np.where(np.isfinite(d), d, far)
+        eligible = ~is_open & ~prob.forbidden & new
+        if prob.budget is not None:
+            eligible &= spent + prob.site_cost <= prob.budget + 1e-9
+        for b in prob.unit_bounds:
+            counts = np.bincount(b.site_unit[is_open & (b.site_unit >= 0)], minlength=len(b.names))
+            full = np.flatnonzero(counts[: len(b.names)] >= b.maximum)
+            eligible &= ~np.isin(b.site_unit, full)
+        best, best_gain = -1, -1.0
+        for j in np.flatnonzero(eligible):
+            lo, hi = pattern.indptr[j], pattern.indptr[j + 1]
+            rows = pattern.indices[lo:hi]
+            gain = float((prob.weights[rows] * np.maximum(d[rows] - pattern.data[lo:hi], 0.0)).sum())
+            if gain > best_gain:
+                best, best_gain = j, gain
+        if best < 0:
+            break
+        is_open[best] = True
+        spent += float(prob.site_cost[best])
+    return is_open
 
 
 def _attendance(prob: Problem, time_limit: float) -> Solution:
@@ -411,4 +511,10 @@ def _attendance(prob: Problem, time_limit: float) -> Solution:
     if res.x is None:
         raise InfeasibleProblem("no attendance plan meets all constraints" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
     is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
-    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal", "exact-mip", {"mip_status": res.status, "nodes": res.nodes}, share, assign, load)
+    # on cut lists, a point whose list ends before the decay's cutoff may attend a site beyond it:
+    # the bound would not hold for the complete problem
+    active = prob.weights > 0
+    whole = prob.complete or bool((_last_listed(prob.costs)[active] >= prob.decay.cutoff).all())
+    stats = {"mip_status": res.status, "nodes": res.nodes, "lists_cover_the_cutoff": whole}
+    return _finish(prob, is_open, res.objective, res.bound, res.status == "optimal" and whole,
+                   "exact-mip" if whole else "exact-mip on cut lists (not proven for sites beyond the lists)", stats, share, assign, load)

@@ -16,8 +16,8 @@ from geodata.network import check_mode
 from geodata.projection import lonlat_to_xy
 from geodata.region import Region
 from geodata.speeds import DEFAULT_DETOUR_FACTOR, SpeedProfile
-from planner.costs import DemandSiteCosts, NetworkCosts, StraightLineCosts, Weight
-from planner.snapping import DEFAULT_MAX_SNAP_M, SegmentIndex
+from planner.travel.costs import DemandSiteCosts, NetworkCosts, StraightLineCosts, Weight
+from planner.travel.snapping import DEFAULT_MAX_SNAP_M, SegmentIndex
 
 
 def points_xy(frame: gpd.GeoDataFrame, crs: str) -> NDArray[np.float64]:

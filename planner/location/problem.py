@@ -3,7 +3,7 @@
 A :class:`Problem` is independent of maps and files: demand weights (persons), a sparse
 demand × site cost matrix, and the constraints the work plan sets (existing facilities kept,
 required/forbidden sites, per-admin-unit minimums and maximums, capacities, budget).  Solvers in
-:mod:`planner.solve` turn it into a :class:`Solution`.
+:mod:`planner.location.solve` turn it into a :class:`Solution`.
 
 Models
 ------
@@ -29,7 +29,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, issparse
+
+from planner.travel.costs import PairMatrix, pair_matrix
 
 Model = Literal["mclp", "lscp", "pmedian", "pcenter", "attendance"]
 MODELS: tuple[str, ...] = ("mclp", "lscp", "pmedian", "pcenter", "attendance")
@@ -37,6 +39,38 @@ MODELS: tuple[str, ...] = ("mclp", "lscp", "pmedian", "pcenter", "attendance")
 
 class InfeasibleProblem(ValueError):
     """The constraints cannot all be met; the message names the cause (a unit, a count …)."""
+
+
+def as_pair_matrix(costs: object) -> PairMatrix:
+    """Problem costs given as a dense array (``inf``/NaN = unreachable), a :class:`PairMatrix`, or a
+    scipy sparse matrix that stores its zero costs explicitly.
+
+    Raises
+    ------
+    ValueError
+        For a scipy sparse matrix that stores no zero cost but lacks some pairs: built from a
+        dense array, its zero costs were silently dropped and would read as "unreachable".
+    """
+    if isinstance(costs, PairMatrix):
+        return costs
+    if isinstance(costs, np.ndarray) or (not issparse(costs) and hasattr(costs, "__array__")):
+        dense = np.asarray(costs, float)
+        if dense.ndim != 2:
+            raise ValueError(f"costs: a cost matrix must be 2-D (demand × site), not of shape {dense.shape}")
+        rows, cols = np.nonzero(np.isfinite(dense))
+        return pair_matrix(rows, cols, dense[rows, cols], dense.shape)
+    if not issparse(costs):
+        raise ValueError(f"costs: expected a dense array or a sparse matrix, not {type(costs).__name__}")
+    matrix = csr_matrix(costs, dtype=float)
+    D, S = matrix.shape
+    if matrix.nnz < D * S and not (matrix.data == 0).any():
+        raise ValueError(
+            f"costs: this scipy sparse matrix lacks {D * S - matrix.nnz:,} of its {D * S:,} pairs and stores no zero cost; "
+            "if it was made from a dense array, its zero costs were dropped and would count as unreachable. "
+            "Pass the dense array (inf = unreachable) or build it with planner.travel.costs.pair_matrix(rows, cols, costs, shape)"
+        )
+    coo = matrix.tocoo()  # keeps explicit zeros
+    return pair_matrix(coo.row, coo.col, coo.data, matrix.shape)
 
 
 @dataclass(frozen=True)
@@ -143,10 +177,22 @@ class Problem:
     decay
         ``attendance`` only.
     complete
-        True when ``costs`` holds every (demand, site) pair (median/center exact on the full
-        matrix); False when each demand point lists only its nearest sites.
+        True when ``costs`` holds every possible (demand, site) pair (median/center exact on the
+        full matrix); False when each demand point lists only its nearest sites (then a plan is
+        proven only if no point needs a site beyond its list).
     cost_unit
         ``"s"`` or ``"m"``, for reports.
+    allow_uncovered
+        ``lscp``: demand no site can reach within the standard is an error unless this is True
+        (then it is left out and counted).
+    allow_unserved
+        Capacitated models: total capacity below the demand is an error unless this is True
+        (then the unserved persons are counted).
+
+    ``costs`` may be given as a dense array (``inf`` or NaN = unreachable; zeros are costs of 0),
+    a :class:`PairMatrix`, or a scipy sparse matrix that stores its zero costs (see
+    :func:`as_pair_matrix`).  For ``mclp``/``lscp`` pairs beyond ``standard`` are dropped, so a full
+    matrix may be handed over as it is.
     """
 
     model: str
@@ -166,6 +212,8 @@ class Problem:
     decay: Decay | None = None
     complete: bool = True
     cost_unit: str = "s"
+    allow_uncovered: bool = False
+    allow_unserved: bool = False
 
     @property
     def n_demand(self) -> int:
@@ -181,7 +229,8 @@ class Problem:
         """Fill defaults and check shapes and values; raises ValueError/InfeasibleProblem naming the cause."""
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; use one of {', '.join(MODELS)}")
-        D, S = self.costs.shape
+        costs = as_pair_matrix(self.costs)
+        D, S = costs.shape
         if D == 0:
             raise ValueError("no demand points")
         if S == 0:
@@ -191,10 +240,12 @@ class Problem:
             raise ValueError(f"weights need {D} entries, not {weights.shape}")
         if not np.isfinite(weights).all() or (weights < 0).any():
             raise ValueError("demand weights must be finite and non-negative")
-        costs = csr_matrix(self.costs, dtype=float)
-        costs.sort_indices()
         if costs.nnz and (not np.isfinite(costs.data).all() or (costs.data < 0).any()):
             raise ValueError("travel costs must be finite and non-negative")
+        if self.model in ("mclp", "lscp") and self.standard is not None and costs.nnz and costs.data.max() > self.standard:
+            coo = costs.tocoo()
+            near = coo.data <= self.standard
+            costs = pair_matrix(coo.row[near], coo.col[near], coo.data[near], costs.shape)  # the standard applies to any matrix
 
         def mask(values: NDArray | None, name: str) -> NDArray[np.bool_]:
             if values is None:
@@ -243,11 +294,43 @@ class Problem:
             _check_units(bounds, existing if not self.closable else np.zeros(S, bool), required, forbidden, S)
             if not self.closable:
                 _check_unit_count(bounds, existing | required, forbidden, site_cost, self.n_new, self.budget)
+        if self.model == "lscp" and self.coverage_target is None and not self.allow_uncovered:
+            _check_coverable(costs, weights, forbidden, self.standard, self.cost_unit)
+        if capacity is not None and not self.allow_unserved and self.model == "pmedian":  # a median serves everyone
+            _check_capacity(capacity, weights, existing, forbidden, required, self.n_new, self.closable)
         return Problem(
             self.model, weights, costs, self.standard, None if self.n_new is None else int(self.n_new), self.budget, site_cost,
             kept_existing, self.closable, required | (kept_existing if not self.closable else np.zeros(S, bool)), forbidden,
             capacity, list(self.unit_bounds), self.coverage_target, self.decay, self.complete, self.cost_unit,
+            self.allow_uncovered, self.allow_unserved,
         )
+
+
+def _check_coverable(costs: PairMatrix, weights: NDArray[np.float64], forbidden: NDArray[np.bool_], standard: float | None, unit: str) -> None:
+    """Refuse a covering problem with demand that no allowed site reaches within the standard."""
+    reach = np.zeros(costs.shape[0], bool)
+    coo = costs.tocoo()
+    reach[coo.row[~forbidden[coo.col]]] = True
+    lost = (weights > 0) & ~reach
+    if lost.any():
+        raise InfeasibleProblem(
+            f"{float(weights[lost].sum()):,.0f} persons at {int(lost.sum())} demand point(s) are beyond {standard:g} {unit} of every allowed "
+            f"site, so no plan covers everyone; add candidate sites there, or set allow_uncovered to plan for the rest and count them")
+
+
+def _check_capacity(capacity: NDArray[np.float64], weights: NDArray[np.float64], existing: NDArray[np.bool_], forbidden: NDArray[np.bool_],
+                    required: NDArray[np.bool_], n_new: int | None, closable: bool) -> None:
+    """Refuse a capacitated problem whose sites, however chosen, cannot serve the whole demand."""
+    fixed = required | (np.zeros_like(existing) if closable else existing)
+    room = float(capacity[fixed].sum())
+    free = np.sort(capacity[~fixed & ~forbidden])[::-1]
+    slots = None if n_new is None else max(int(n_new) - int((fixed if closable else fixed & ~existing).sum()), 0)
+    room += float(free.sum() if slots is None else free[:slots].sum())
+    total = float(weights.sum())
+    if room < total - 1e-9:
+        raise InfeasibleProblem(
+            f"capacity: the open sites can serve at most {room:,.0f} persons but the demand is {total:,.0f} "
+            f"({total - room:,.0f} would be unserved); raise capacities or the number of sites, or set allow_unserved to count them")
 
 
 def _check_units(bounds: UnitBounds, fixed_open: NDArray[np.bool_], required: NDArray[np.bool_], forbidden: NDArray[np.bool_], S: int) -> None:

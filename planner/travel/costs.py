@@ -4,7 +4,7 @@
 :class:`~geodata.network.Network`: each point is snapped to its nearest link and becomes a node
 that splits that link, with its snap distance as an *access cost* walked at the mode's access
 speed.  Every question is then an exact shortest-path search on this augmented graph, run by the
-compiled kernels of :mod:`planner._dijkstra`:
+compiled kernels of :mod:`planner.travel._dijkstra`:
 
 * :meth:`NetworkCosts.within` — all (source, target) pairs within a cutoff (coverage), sparse;
 * :meth:`NetworkCosts.nearest` — each target's ``k`` cheapest sources (median models);
@@ -31,12 +31,13 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
 from scipy.spatial import cKDTree
 
 from geodata.network import Network, spatial_order
 from geodata.speeds import DEFAULT_DETOUR_FACTOR
-from planner import _dijkstra as kern
-from planner.snapping import DEFAULT_MAX_SNAP_M, SegmentIndex, Snap
+from planner.travel import _dijkstra as kern
+from planner.travel.snapping import DEFAULT_MAX_SNAP_M, SegmentIndex, Snap
 
 Weight = Literal["time", "length"]
 MAX_CUTOFF_S = 12 * 3600.0
@@ -439,6 +440,31 @@ class StraightLineCosts:
         return PathResult(float(np.hypot(*(coords[1] - coords[0])) * self.scale), np.zeros(0, np.int64), coords, self.unit, self.kind)
 
 
+class PairMatrix(csr_matrix):
+    """A sparse demand × site cost matrix whose stored entries are exactly the possible pairs.
+
+    A zero cost (a site at the demand point) is stored explicitly; a pair that is not stored is
+    unreachable (or beyond the cutoff the matrix was built for).  Build one with
+    :func:`pair_matrix`; the cost engines here produce them (:meth:`DemandSiteCosts.coverage`),
+    and :class:`planner.location.problem.Problem` takes them as they are.
+    """
+
+    @classmethod
+    def of(cls, matrix: "csr_matrix") -> "PairMatrix":
+        """A sparse matrix that stores every possible pair (zeros included), e.g. a slice of a
+        :class:`PairMatrix`, as a :class:`PairMatrix` (scipy's slicing returns plain matrices)."""
+        coo = matrix.tocoo()
+        return pair_matrix(coo.row, coo.col, coo.data, matrix.shape)
+
+
+def pair_matrix(rows: NDArray, cols: NDArray, costs: NDArray, shape: tuple[int, int]) -> PairMatrix:
+    """A :class:`PairMatrix` from unique (demand, site, cost) triples; zero costs are kept."""
+    matrix = PairMatrix((np.asarray(costs, float), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))), shape=shape)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    return matrix
+
+
 # ---------------------------------------------------------------------- demand × site
 Direction = Literal["demand_to_site", "site_to_demand"]
 DIRECTIONS: tuple[str, ...] = ("demand_to_site", "site_to_demand")
@@ -457,7 +483,7 @@ class CoverageMatrix:
         What was computed: cutoff in ``unit``; ``kind`` is ``network`` or ``straight-line``.
     """
 
-    costs: "csr_matrix"
+    costs: "PairMatrix"
     cutoff: float
     unit: str
     kind: str
@@ -547,14 +573,11 @@ class DemandSiteCosts:
 
         Results are remembered per (cutoff, direction): treat the returned matrix as read-only.
         """
-        from scipy.sparse import csr_matrix
-
         memo = self.__dict__.setdefault("_coverage_memo", {})
         if (float(cutoff), direction) in memo:
             return memo[(float(cutoff), direction)]
         pairs = self.engine.within(self.site_index, self.demand_index, cutoff, reverse=self._reverse(direction))
-        matrix = csr_matrix((pairs.cost, (pairs.target, pairs.source)), shape=(self.n_demand, self.n_sites))
-        matrix.sort_indices()
+        matrix = pair_matrix(pairs.target, pairs.source, pairs.cost, (self.n_demand, self.n_sites))
         result = CoverageMatrix(matrix, float(cutoff), self.unit, self.kind, direction)
         if len(memo) < 8:
             memo[(float(cutoff), direction)] = result

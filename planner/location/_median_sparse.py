@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner.location._median_kernels import best_swap
+
 BIG = 1e300
 
 
@@ -126,22 +128,7 @@ def swap(lst_site, lst_cost, far, is_open, allowed, closable, max_passes):
                     gain[j] += c - a
                 if o >= 0:
                     extra[j, o] += b - (c if c > a else a)
-        best = -1e-9
-        best_in = -1
-        best_out = -1
-        for j in range(S):
-            if is_open[j] or not allowed[j]:
-                continue
-            gj = gain[j]
-            for t in range(P):
-                f_out = open_list[t]
-                if not closable[f_out]:
-                    continue
-                delta = gj + loss[t] - extra[j, t]
-                if delta < best:
-                    best = delta
-                    best_in = j
-                    best_out = f_out
+        best_in, best_out = best_swap(gain, loss, extra, is_open, allowed, closable, open_list, P)
         if best_in < 0:
             break
         is_open[best_in] = True

@@ -130,6 +130,33 @@ def greedy_add(C, is_open, allowed, p_total):
 
 
 @njit(cache=True, nogil=True)
+def best_swap(gain, loss, extra, is_open, allowed, closable, open_list, p):
+    """The most improving (open ``j``, close ``open_list[o]``) pair: ``gain[j] + loss[o] - extra[j, o]``.
+
+    ``gain[j]`` is the change from opening ``j`` alone, ``loss[o]`` from closing the ``o``-th open
+    facility alone, ``extra[j, o]`` what opening ``j`` saves of that loss (fast interchange).
+    Returns ``(j, closed facility)``, or ``(-1, -1)`` when no swap lowers the cost.
+    """
+    best = -1e-9
+    best_in = -1
+    best_out = -1
+    for j in range(is_open.shape[0]):
+        if is_open[j] or not allowed[j]:
+            continue
+        gj = gain[j]
+        for o in range(p):
+            f_out = open_list[o]
+            if not closable[f_out]:
+                continue
+            delta = gj + loss[o] - extra[j, o]
+            if delta < best:
+                best = delta
+                best_in = j
+                best_out = f_out
+    return best_in, best_out
+
+
+@njit(cache=True, nogil=True)
 def swap_search(C, is_open, allowed, closable, max_passes):
     """Best-improvement swaps (open one, close one) until none lowers the cost.
 
@@ -182,21 +209,7 @@ def swap_search(C, is_open, allowed, closable, max_passes):
                     gain[j] += c - a
                 if c < b:
                     extra[j, o] += b - (c if c > a else a)
-        best = -1e-9
-        best_in = -1
-        best_out = -1
-        for j in range(m):
-            if is_open[j] or not allowed[j]:
-                continue
-            for o in range(p):
-                f_out = open_list[o]
-                if not closable[f_out]:
-                    continue
-                delta = gain[j] + loss[o] - extra[j, o]
-                if delta < best:
-                    best = delta
-                    best_in = j
-                    best_out = f_out
+        best_in, best_out = best_swap(gain, loss, extra, is_open, allowed, closable, open_list, p)
         if best_in < 0:
             break
         is_open[best_in] = True
@@ -386,57 +399,6 @@ def reduce_node(value, rho, chosen, status, threshold):
 
 
 @njit(cache=True, nogil=True)
-def strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, candidates, iterations, lam_cap):
-    """Pick the branching facility by a short look-ahead on both children of a few candidates.
-
-    Candidates are the chosen free facilities with the largest ``rho`` (weakest members of the
-    relaxed solution).  A child whose bound reaches ``threshold`` is pruned on the spot: the
-    facility is fixed to the other side in ``status`` (in place).  Returns the facility maximising
-    the smaller child bound, -1 if no candidate is left, -2 if the node itself is pruned.
-    """
-    m = rho.shape[0]
-    picked = np.full(candidates, -1, np.int64)
-    score = np.full(candidates, -BIG)
-    for j in range(m):
-        if status[j] == 0 and chosen[j]:
-            # keep the `candidates` largest rho
-            worst = 0
-            for c in range(1, candidates):
-                if score[c] < score[worst]:
-                    worst = c
-            if rho[j] > score[worst]:
-                score[worst] = rho[j]
-                picked[worst] = j
-    best = -1
-    best_min = -BIG
-    best_max = -BIG
-    for c in range(candidates):
-        j = picked[c]
-        if j < 0 or status[j] != 0:
-            continue
-        status[j] = -1
-        b0, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4, lam_cap)
-        status[j] = 1
-        b1, _, _, _, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, 1.0, 4, lam_cap)
-        status[j] = 0
-        if b0 >= threshold and b1 >= threshold:
-            return -2
-        if b0 >= threshold:
-            status[j] = 1
-            continue
-        if b1 >= threshold:
-            status[j] = -1
-            continue
-        low = min(b0, b1)
-        high = max(b0, b1)
-        if low > best_min or (low == best_min and high > best_max):
-            best_min = low
-            best_max = high
-            best = j
-    return best
-
-
-@njit(cache=True, nogil=True)
 def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, node_budget, iterations, closable, rule):
     """Depth-first Lagrangian branch-and-bound; resumable.
 
@@ -485,22 +447,6 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
                 break
         if value >= threshold:
             continue
-        if rule == 4:
-            branch = strong_branch(order, Cs, lam, status, p_total, threshold, rho, chosen, 6, 10, lam_cap)
-            if branch == -2:
-                continue  # both children of some candidate are pruned: the node is done
-            if branch >= 0:
-                stack_status[top] = status
-                stack_status[top, branch] = -1
-                stack_lam[top] = lam
-                stack_bound[top] = value
-                top += 1
-                stack_status[top] = status
-                stack_status[top, branch] = 1
-                stack_lam[top] = lam
-                stack_bound[top] = value
-                top += 1
-                continue
         branch = -1
         best_score = -BIG
         best_out = BIG
@@ -525,14 +471,10 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
                 branch = j
         if branch < 0:
             continue  # every chosen facility is fixed: the node's solution was priced above
-        stack_status[top] = status
-        stack_status[top, branch] = -1
-        stack_lam[top] = lam
-        stack_bound[top] = value
-        top += 1
-        stack_status[top] = status
-        stack_status[top, branch] = 1
-        stack_lam[top] = lam
-        stack_bound[top] = value
-        top += 1
+        for side in (-1, 1):  # closed child first on the stack: the open child is explored first
+            stack_status[top] = status
+            stack_status[top, branch] = side
+            stack_lam[top] = lam
+            stack_bound[top] = value
+            top += 1
     return top, nodes, upper

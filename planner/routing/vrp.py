@@ -4,7 +4,7 @@ A small matrix-level layer: :class:`RoutingProblem` holds travel-time and distan
 (one per travel *profile*, e.g. walking and driving teams), stops with service times, time
 windows, supply loads and priorities (*prizes*), and fleets of teams with their depot, shift and
 capacity.  :func:`solve_routes` hands it to PyVRP's iterated local search and returns plain
-routes with arrival and departure times.  Patrols (:mod:`planner.patrol`) and benchmarks (Solomon
+routes with arrival and departure times.  Patrols (:mod:`planner.routing.patrol`) and benchmarks (Solomon
 VRPTW) both build on it.
 
 Units: times are **seconds** (any common origin, e.g. seconds after midnight of the shift's
@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from planner.problem import InfeasibleProblem
+from planner.location.problem import InfeasibleProblem
 
 CostKind = Literal["duration", "distance"]
 UNREACHABLE = 1 << 40

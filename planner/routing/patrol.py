@@ -3,9 +3,9 @@
 :func:`plan_patrols` takes a Region, a table of stops (hotspots, stations, underpasses, parks …
 with priority, service minutes, time windows, required flag and supply load), the depots (relief
 stations) and the teams (count, mode, shift, maximum duration, capacity), prices every leg on the
-region's network with :mod:`planner.costs`, and routes with PyVRP (:mod:`planner.routing`):
+region's network with :mod:`planner.travel.costs`, and routes with PyVRP (:mod:`planner.routing.vrp`):
 
-1. every *required* stop is visited (otherwise :class:`~planner.problem.InfeasibleProblem` names
+1. every *required* stop is visited (otherwise :class:`~planner.location.problem.InfeasibleProblem` names
    the stop and why);
 2. among optional stops, the most priority is collected within the shifts (prize-collecting);
 3. then the least travel time.
@@ -35,10 +35,10 @@ from numpy.typing import NDArray
 from geodata.projection import WGS84, lonlat_to_xy, xy_to_lonlat
 from geodata.region import Region
 from geodata.vocabulary import CAMPAIGN_NAMES, COST_KINDS, PATROL_STOP_KINDS, TEAM_MODES
-from planner.costs import NetworkCosts, StraightLineCosts
-from planner.problem import InfeasibleProblem
-from planner.region_costs import points_xy, travel_engine
-from planner.routing import Fleet, RoutingProblem, solve_routes
+from planner.travel.costs import NetworkCosts, StraightLineCosts
+from planner.location.problem import InfeasibleProblem
+from planner.travel.region import points_xy, travel_engine
+from planner.routing.vrp import Fleet, RoutingProblem, solve_routes
 
 Mode = Literal["walk", "ebike", "van"]
 MODE_NETWORK: dict[str, str] = {"walk": "walk", "ebike": "walk", "van": "drive"}
@@ -212,7 +212,7 @@ def stops_from_spots(spots: gpd.GeoDataFrame, *, limit: int | None = None, kinds
 
 
 def hotspot_stops(hotspots: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
-    """Patrol stops from :func:`planner.hotspots.find_hotspots` output (metric ``x``/``y`` in ``crs``).
+    """Patrol stops from :func:`planner.routing.hotspots.find_hotspots` output (metric ``x``/``y`` in ``crs``).
 
     Each hotspot keeps its priority and its time window; ``persons`` (for campaign supplies) is
     the average number of cases per month over its active period, at least 1.

@@ -28,8 +28,8 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 
-from planner.mip import solve_mip
-from planner.problem import InfeasibleProblem
+from planner.location.mip import solve_mip
+from planner.location.problem import InfeasibleProblem
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -86,7 +86,7 @@ def assign_visitors(
     ----------
     pairs_visitor, pairs_elder, pairs_seconds
         Sparse travel times (seconds) from visitor homes to elders (e.g. from
-        :meth:`planner.costs.NetworkCosts.within`).  Missing pairs are unreachable.
+        :meth:`planner.travel.costs.NetworkCosts.within`).  Missing pairs are unreachable.
     capacity
         Most elders each visitor can take on.
     max_travel_min
@@ -363,7 +363,7 @@ def plan_home_visits_on_region(
     """:func:`plan_home_visits` with walking times on the region's walk network (WGS-84 points in)."""
     from geodata.network import spatial_order
     from geodata.vocabulary import COST_KINDS
-    from planner.region_costs import points_xy, travel_engine
+    from planner.travel.region import points_xy, travel_engine
 
     region.cost_kind("walk")  # ValueError when the region can price no walking at all
     if len(visitors) == 0:

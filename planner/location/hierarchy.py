@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-from planner.formulations import ModelBuilder, aggregate_rows
-from planner.problem import InfeasibleProblem, UnitBounds, _check_units
+from planner.location.formulations import ModelBuilder, aggregate_rows
+from planner.location.problem import InfeasibleProblem, UnitBounds, _check_units
 
 
 @dataclass

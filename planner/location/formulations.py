@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 
-from planner.mip import MipResult, solve_mip
-from planner.problem import InfeasibleProblem, Problem
+from planner.location.mip import MipResult, solve_mip
+from planner.location.problem import InfeasibleProblem, Problem
 
 
 @dataclass

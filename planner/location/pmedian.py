@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
-from planner import _median_kernels as mk
+from planner.location import _median_kernels as mk
 
 
 @dataclass
@@ -132,9 +132,11 @@ def solve_dense(
     node_iterations
         Subgradient iterations per branch-and-bound node.
     branch_rule
-        Branching variable: 0 the weakest chosen facility, 1 the strongest, 2 the one closest to
-        the best non-chosen, 3 the best non-chosen, 4 strong branching (look-ahead).
+        Branching variable: 0 the weakest chosen facility, 1 the strongest (default: the fastest
+        on OR-Library), 2 the one closest to the best non-chosen, 3 the best non-chosen.
     """
+    if branch_rule not in (0, 1, 2, 3):
+        raise ValueError(f"branch_rule must be 0, 1, 2 or 3, not {branch_rule!r}")
     started = time.perf_counter()
     C = np.ascontiguousarray(C, dtype=float)
     n, m = C.shape
@@ -251,7 +253,7 @@ def solve_lists(
         ``objective`` prices each point at its cheapest *listed* open site; points with none
         (``stats["beyond_list"]``) at a penalty of twice their last listed cost.
     """
-    from planner import _median_sparse as ms
+    from planner.location import _median_sparse as ms
 
     started = time.perf_counter()
     costs_csr = costs_csr.tocsr()
@@ -488,7 +490,7 @@ def solve_dense_units(
     -------
     (solution, status)
         The best plan with its bound, and each site's status after fixing (1 open, -1 closed, 0
-        free) for an exact finish on what is left (see :func:`planner.solve.solve`).
+        free) for an exact finish on what is left (see :func:`planner.location.solve.solve`).
     """
     started = time.perf_counter()
     C = np.ascontiguousarray(C, dtype=float)

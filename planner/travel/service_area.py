@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from planner.costs import NetworkCosts, StraightLineCosts, check_cutoff
+from planner.travel.costs import NetworkCosts, StraightLineCosts, check_cutoff
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -99,7 +99,7 @@ def plan_service_areas(region: "Region", plan: "Plan", *, corridor_m: float = DE
     import geopandas as gpd
 
     from geodata.projection import WGS84, xy_to_lonlat
-    from planner.region_costs import points_xy, travel_engine
+    from planner.travel.region import points_xy, travel_engine
 
     scenario = plan.scenario
     sites = plan.sites
