@@ -208,9 +208,9 @@ def maps_step(region: Region, out: Path, result: DemoResult) -> list[Path]:
     written = []
     for lang in ("zh", "en"):
         written += [
-            save_map(coverage_map(region, meal, service_areas=areas, lang=lang), folder / f"coverage-meal-points-{lang}.html"),
-            save_map(compliance_map(region, care, lang=lang), folder / f"compliance-care-centres-{lang}.html"),
-            save_map(suggestion_map(region, office, lang=lang), folder / f"suggestions-{town}-{lang}.html"),
+            save_map(coverage_map(meal, service_areas=areas, lang=lang), folder / f"coverage-meal-points-{lang}.html"),
+            save_map(compliance_map(care, lang=lang), folder / f"compliance-care-centres-{lang}.html"),
+            save_map(suggestion_map(office, lang=lang), folder / f"suggestions-{town}-{lang}.html"),
         ]
         if result.patrol is not None:
             written += [

@@ -76,7 +76,7 @@ def write_plan_files(region: Region, plan: Plan, out: Path, *, lang: str = "zh",
     areas = plan_service_areas(region, plan) if plan.scenario.standard_min is not None else None
     has_minimums = bool(plan.scenario.unit_min)
     for map_lang in ("zh", "en"):
-        written.append(save_map(coverage_map(region, plan, service_areas=areas, lang=map_lang), out / f"map-{map_lang}.html"))  # type: ignore[arg-type]
+        written.append(save_map(coverage_map(plan, service_areas=areas, lang=map_lang), out / f"map-{map_lang}.html"))  # type: ignore[arg-type]
         if has_minimums:
-            written.append(save_map(compliance_map(region, plan, lang=map_lang), out / f"compliance-{map_lang}.html"))  # type: ignore[arg-type]
+            written.append(save_map(compliance_map(plan, lang=map_lang), out / f"compliance-{map_lang}.html"))  # type: ignore[arg-type]
     return written

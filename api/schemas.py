@@ -49,6 +49,9 @@ class ScenarioIn(Strict):
     town: str | None = Field(None, max_length=200)
     method: Literal["auto", "exact", "heuristic"] = "auto"
     time_limit: float = Field(60.0, gt=0, le=3600, description="seconds")
+    allow_uncovered: bool = Field(False, description="lscp: plan for the rest when some residents are beyond every site (they are counted)")
+    allow_unserved: bool = Field(False, description="capacitated: accept capacity below demand (the unserved are counted)")
+    region_version: int | None = Field(None, ge=1, description="the region version to plan on (default: the latest when the scenario is stored)")
 
 
 class SuggestionIn(Strict):

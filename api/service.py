@@ -14,12 +14,13 @@ Create the app with :func:`create_app`; ``planner serve`` runs it with uvicorn.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +35,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import store as db
+from api.jobs import JobRunner, Outcome
 from api.schemas import KeyIn, PatrolIn, ScenarioIn, SuggestionIn
+from api.snapshots import load_patrol, load_plan, save_patrol, save_plan
 from geodata.admin import tag_points
 from geodata.errors import DataError
 from geodata.export import excel_bytes, gpx_xml
@@ -43,8 +46,8 @@ from geodata.sites import read_sites
 from geodata.vocabulary import FACILITY_TYPES
 from maps.base import copy_assets, render_html
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
-from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
 from planner.location.problem import InfeasibleProblem
+from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
 from planner.report import PERCENT_HEADERS, plan_tables
 from planner.scenario import Plan, Scenario, run_scenario
 
@@ -71,6 +74,8 @@ class Settings:
     suggestion_cache_size: int = 256
     solve_time_cap: float | None = None
     """Upper bound on any solver time limit, seconds (e.g. for fuzzing); None: as requested."""
+    job_grace_s: float = 120.0
+    """A job is stopped at its solver time limit plus this many seconds (costs, explanation, writing)."""
 
 
 @dataclass
@@ -90,12 +95,17 @@ class State:
 
     settings: Settings
     store: db.Store
-    executor: ThreadPoolExecutor
+    runner: JobRunner
+    versions: dict[str, dict[int, Region]] = field(default_factory=dict)
     plan_cache: "OrderedDict[int, Plan]" = field(default_factory=OrderedDict)
     patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
     suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    cancelled: set[int] = field(default_factory=set)
+
+    @property
+    def snapshots(self) -> Path:
+        """Folder of the plan and patrol snapshots."""
+        return self.settings.data_dir / "snapshots"
 
 
 class ApiError(Exception):
@@ -107,11 +117,20 @@ class ApiError(Exception):
 
 
 # ---------------------------------------------------------------------------- helpers
-def _region(state: State, region_id: str) -> Region:
-    region = state.settings.regions.get(region_id)
-    if region is None:
+def _region(state: State, region_id: str, version: int | None = None) -> Region:
+    """A region as of ``version`` (default: its latest version)."""
+    chain = state.versions.get(region_id)
+    if chain is None:
         raise ApiError(404, f"no region {region_id!r} (known: {', '.join(state.settings.regions)})", "region")
-    return region
+    if version is None:
+        return chain[max(chain)]
+    if version not in chain:
+        raise ApiError(404, f"region {region_id!r} has no version {version} (versions: {', '.join(map(str, sorted(chain)))})", "region_version")
+    return chain[version]
+
+
+def _version_of(region: Region) -> int:
+    return int(region.provenance.get("version", 1))
 
 
 def _town_id(region: Region, town: str) -> str:
@@ -156,10 +175,13 @@ def _remember(state: State, cache: OrderedDict, key: int, value: object) -> None
 
 
 def _plan_object(state: State, plan_row: dict) -> Plan:
-    """The Plan behind a stored plan: from memory, else solved again (deterministic)."""
+    """The Plan behind a stored plan, read from its snapshot (never solved again)."""
     plan = _recall(state, state.plan_cache, plan_row["id"])
     if plan is None:
-        plan = run_scenario(_region(state, plan_row["region"]), _scenario(plan_row["spec"]))
+        if not plan_row.get("snapshot"):
+            raise ApiError(409, "this plan was stored before plans kept snapshots; its map cannot be drawn without solving it again "
+                                "(run its scenario again for a new plan)")
+        plan = load_plan(state.snapshots / plan_row["snapshot"])
         _remember(state, state.plan_cache, plan_row["id"], plan)
     return plan  # type: ignore[return-value]
 
@@ -182,11 +204,22 @@ def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gp
     return depots, stops, teams
 
 
-def _store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None) -> int:
-    payload = json.loads(json.dumps(plan.to_dict(), ensure_ascii=False, default=str))
+def _new_snapshot(state: State, kind: str) -> tuple[Path, str]:
+    """A fresh snapshot folder (not created yet) and its name relative to the snapshot root."""
+    name = f"{kind}/{uuid.uuid4().hex}"
+    return state.snapshots / name, name
+
+
+def _store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
+                payload: dict | None = None, snapshot: str | None = None) -> int:
+    """Store a plan: its snapshot (written here unless given) and its row."""
+    if snapshot is None:
+        folder, snapshot = _new_snapshot(state, "plans")
+        save_plan(plan, folder)
+    payload = json.loads(json.dumps(payload if payload is not None else plan.to_dict(), ensure_ascii=False, default=str))
     geojson = json.dumps(_geojson(plan.sites), ensure_ascii=False)
-    plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, town=spec.get("town"), spec=spec,
-                              payload=payload, geojson=geojson, created_by=caller_id)
+    plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, region_version=plan.summary.get("region_version"),
+                              town=spec.get("town"), spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
     _remember(state, state.plan_cache, plan_id, plan)
     return plan_id
 
@@ -201,15 +234,53 @@ def _check_plan_access(caller: Caller, row: dict | None, what: str = "plan") -> 
     raise ApiError(403, f"this {what} belongs to another user group or town")
 
 
-def _apply_uploads(state: State, region_id: str) -> None:
-    """Add every stored upload of a region to its sites (at start and after each upload)."""
-    region = state.settings.regions[region_id]
-    base = region.sites[~region.sites["site_id"].astype(str).str.startswith("upload-")]
-    frames = [base]
-    for row in reversed(state.store.rows(db.uploads, db.uploads.c.region == region_id, limit=10_000)):
-        frames.append(gpd.read_file(io.StringIO(row["geojson"])))
-    sites = pd.concat(frames, ignore_index=True)
-    region.sites = gpd.GeoDataFrame(sites, geometry="geometry", crs=base.crs)
+def _fingerprint(region: Region) -> str:
+    """What identifies a region's base data: its name, cache key and sites."""
+    sites = ",".join(map(str, region.sites["site_id"])) if len(region.sites) else ""
+    text = json.dumps([region.name, region.provenance.get("cache_key"), len(region.demand), sites], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _with_sites(region: Region, extra: gpd.GeoDataFrame | None, version: int) -> Region:
+    """A version of ``region``: its sites plus ``extra`` (networks and layers shared, never changed)."""
+    sites = region.sites
+    if extra is not None and len(extra):
+        sites = gpd.GeoDataFrame(pd.concat([region.sites, extra], ignore_index=True), geometry="geometry", crs=region.sites.crs)
+    return dataclasses.replace(region, sites=sites, provenance={**region.provenance, "version": version})
+
+
+def _upload_sites(row: dict) -> gpd.GeoDataFrame:
+    return gpd.read_file(io.StringIO(row["geojson"]))
+
+
+def _init_versions(state: State, region_id: str) -> None:
+    """Rebuild a region's version chain from the store; a first start (or new base data) makes a version."""
+    base = state.settings.regions[region_id]
+    rows = sorted(state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=100_000), key=lambda r: r["version"])
+    fingerprint = _fingerprint(base)
+    roots = [r for r in rows if r["fingerprint"]]
+    if not rows or roots[-1]["fingerprint"] != fingerprint:
+        note = "as loaded" if not rows else "region data replaced (the region was rebuilt); uploads so far are carried over"
+        version = (rows[-1]["version"] + 1) if rows else 1
+        state.store.add(db.region_versions, region=region_id, version=version, parent=rows[-1]["version"] if rows else None, note=note,
+                        fingerprint=fingerprint, sites=len(base.sites))
+        rows = sorted(state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=100_000), key=lambda r: r["version"])
+    uploads = {u["id"]: u for u in state.store.rows(db.uploads, db.uploads.c.region == region_id, limit=100_000)}
+    chain: dict[int, Region] = {}
+    current: Region | None = None
+    applied: list[int] = []
+    for row in rows:
+        if row["fingerprint"]:  # a root: the base data, with every upload made so far
+            extra = [_upload_sites(uploads[u]) for u in applied if u in uploads]
+            same_base = row["fingerprint"] == fingerprint  # versions on replaced base data cannot be rebuilt
+            current = _with_sites(base, pd.concat(extra, ignore_index=True) if extra else None, row["version"]) if same_base else None
+        elif row["upload_id"] in uploads and current is not None:
+            current = _with_sites(current, _upload_sites(uploads[row["upload_id"]]), row["version"])
+        if row["upload_id"]:
+            applied.append(row["upload_id"])
+        if current is not None:
+            chain[row["version"]] = current
+    state.versions[region_id] = chain
 
 
 # ---------------------------------------------------------------------------- auth
@@ -236,9 +307,13 @@ def create_app(settings: Settings) -> FastAPIOffline:
     failed = store.fail_interrupted_jobs()
     if settings.admin_key and store.key_by_secret(settings.admin_key) is None:
         store.create_key("admin (from settings)", "admin", secret=settings.admin_key)
-    state = State(settings, store, ThreadPoolExecutor(max_workers=max(1, settings.workers)))
+
+    def progress(job_id: int, fraction: float, message: str) -> None:
+        store.set(db.jobs, job_id, progress=round(min(max(fraction, 0.0), 0.99), 3), message=message)
+
+    state = State(settings, store, JobRunner(settings.workers, progress, grace_s=settings.job_grace_s))
     for region_id in settings.regions:
-        _apply_uploads(state, region_id)
+        _init_versions(state, region_id)
 
     app = FastAPIOffline(
         title="coverage-planner API · 民政服务设施覆盖规划",
@@ -248,6 +323,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     )
     app.state.planner = state
     app.state.interrupted_jobs = failed
+    app.router.on_shutdown.append(state.runner.shutdown)  # running solves end with the service
     assets = copy_assets(settings.data_dir)
     app.mount(ASSET_URL, StaticFiles(directory=assets), name="map-assets")
 
@@ -324,12 +400,25 @@ def create_app(settings: Settings) -> FastAPIOffline:
     @app.get("/regions", tags=["regions"])
     def regions(who: Who) -> list[dict]:
         """Regions served, with their data labels."""
-        return [{"id": rid, "name": r.name, "synthetic": r.is_synthetic, "data": r.data_label} for rid, r in settings.regions.items()]
+        return [{"id": rid, "name": r.name, "synthetic": r.is_synthetic, "data": r.data_label, "version": _version_of(_region(state, rid))}
+                for rid, r in settings.regions.items()]
+
+    @app.get("/regions/{region_id}/versions", tags=["regions"])
+    def region_versions(region_id: str, who: Who) -> list[dict]:
+        """Planner: the region's versions, newest first; each upload makes a new one, plans name the version they ran on."""
+        _require(who, "planner")
+        _region(state, region_id)
+        rows = state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=1000)
+        chain = state.versions[region_id]
+        return [{"version": r["version"], "parent": r["parent"], "note": r["note"], "upload_id": r["upload_id"],
+                 "sites": len(chain[r["version"]].sites) if r["version"] in chain else r["sites"], "available": r["version"] in chain,
+                 "created_at": str(r["created_at"])} for r in rows]
 
     @app.get("/regions/{region_id}", tags=["regions"])
     def region_summary(region_id: str, who: Who) -> dict:
-        """Units, population groups, networks and facilities of a region."""
-        return json.loads(json.dumps(_region(state, region_id).summary(), default=str, ensure_ascii=False))
+        """Units, population groups, networks and facilities of a region (its latest version)."""
+        region = _region(state, region_id)
+        return {**json.loads(json.dumps(region.summary(), default=str, ensure_ascii=False)), "version": _version_of(region)}
 
     @app.get("/regions/{region_id}/layers/{layer}", tags=["regions"])
     def region_layer(region_id: str, layer: str, who: Who) -> Response:
@@ -391,22 +480,31 @@ def create_app(settings: Settings) -> FastAPIOffline:
         if who.role == "street_office":
             if "town" not in sites or (sites["town"] != who.town).any():
                 raise ApiError(403, "a street office may upload sites inside its own town only")
-        upload_id = state.store.add(db.uploads, region=region_id, town=who.town, kind=kind, filename=filename, geojson="{}", features=len(sites), created_by=who.id)
-        sites["site_id"] = [f"upload-{upload_id}-{k + 1}" for k in range(len(sites))]
-        sites["source"] = f"upload {upload_id}: {filename}"
-        state.store.set(db.uploads, upload_id, geojson=sites.to_json(drop_id=True, default=str))
-        _apply_uploads(state, region_id)
-        with state.lock:
+        sites = sites.drop(columns=[c for c in ("declared_town", "declared_community") if c in sites])
+        with state.lock:  # one new version at a time per service
+            upload_id = state.store.add(db.uploads, region=region_id, town=who.town, kind=kind, filename=filename, geojson="{}", features=len(sites), created_by=who.id)
+            sites["site_id"] = [f"upload-{upload_id}-{k + 1}" for k in range(len(sites))]
+            sites["source"] = f"upload {upload_id}: {filename}"
+            state.store.set(db.uploads, upload_id, geojson=sites.to_json(drop_id=True, default=str))
+            latest = _region(state, region_id)
+            version = _version_of(latest) + 1
+            new_region = _with_sites(latest, sites, version)
+            state.store.add(db.region_versions, region=region_id, version=version, parent=_version_of(latest), upload_id=upload_id,
+                            note=f"upload {upload_id} ({filename}): {len(sites)} {kind}", sites=len(new_region.sites), created_by=who.id)
+            state.store.set(db.uploads, upload_id, region_version=version)
+            state.versions[region_id][version] = new_region
             state.suggestion_cache.clear()
-        return {"id": upload_id, "features": len(sites), "site_ids": sites["site_id"].tolist(), "skipped": [i.message for i in issues]}
+        return {"id": upload_id, "features": len(sites), "site_ids": sites["site_id"].tolist(), "skipped": [i.message for i in issues],
+                "region_version": version}
 
     # ------------------------------------------------------------------ scenarios and jobs
     @app.post("/regions/{region_id}/scenarios", tags=["scenarios"], status_code=201)
     def create_scenario(region_id: str, body: ScenarioIn, who: Who) -> dict:
         """Planner: store a scenario (validated against the region)."""
         _require(who, "planner")
-        region = _region(state, region_id)
         spec = body.model_dump()
+        region = _region(state, region_id, spec.pop("region_version"))
+        version = _version_of(region)
         if settings.solve_time_cap:
             spec["time_limit"] = min(spec["time_limit"], settings.solve_time_cap)
         if spec.get("town"):
@@ -416,8 +514,8 @@ def create_app(settings: Settings) -> FastAPIOffline:
             scenario.validate(region)
         except (ValueError, KeyError) as exc:
             raise ApiError(422, str(exc)) from exc
-        scenario_id = state.store.add(db.scenarios, region=region_id, spec=spec, created_by=who.id)
-        return {"id": scenario_id, "region": region_id, "scenario": spec}
+        scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version, spec=spec, created_by=who.id)
+        return {"id": scenario_id, "region": region_id, "region_version": version, "scenario": spec}
 
     @app.get("/scenarios/{scenario_id}", tags=["scenarios"])
     def get_scenario(scenario_id: int, who: Who) -> dict:
@@ -426,24 +524,23 @@ def create_app(settings: Settings) -> FastAPIOffline:
         row = state.store.get(db.scenarios, scenario_id)
         if row is None:
             raise ApiError(404, "no such scenario")
-        return {"id": row["id"], "region": row["region"], "scenario": row["spec"], "created_at": str(row["created_at"])}
+        return {"id": row["id"], "region": row["region"], "region_version": row["region_version"], "scenario": row["spec"],
+                "created_at": str(row["created_at"])}
 
-    def _run_job(job_id: int, scenario_row: dict, caller_id: int) -> None:
-        if job_id in state.cancelled:
-            return
-        state.store.set(db.jobs, job_id, status="running", progress=0.1, started_at=db.now(), message="computing travel costs and solving")
-        try:
-            region = _region(state, scenario_row["region"])
-            plan = run_scenario(region, _scenario(scenario_row["spec"]))
-            if job_id in state.cancelled:
+    def _job_ended(job_id: int, outcome: Outcome, scenario_row: dict, caller_id: int) -> None:
+        """Store what a job's worker process produced (called once per job)."""
+        if outcome.status == "done" and outcome.snapshot is not None:
+            try:
+                plan = load_plan(outcome.snapshot)
+                plan_id = _store_plan(state, plan, kind="scenario", region_id=scenario_row["region"], spec=scenario_row["spec"], caller_id=caller_id,
+                                      scenario_id=scenario_row["id"], payload=outcome.payload,
+                                      snapshot=str(outcome.snapshot.relative_to(state.snapshots)))
+            except Exception as exc:  # noqa: BLE001 - the job fails, the service stays up
+                state.store.set(db.jobs, job_id, status="failed", finished_at=db.now(), message=f"the plan could not be stored: {type(exc).__name__}: {exc}")
                 return
-            state.store.set(db.jobs, job_id, progress=0.9, message="storing the plan")
-            plan_id = _store_plan(state, plan, kind="scenario", region_id=scenario_row["region"], spec=scenario_row["spec"], caller_id=caller_id, scenario_id=scenario_row["id"])
             state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
-        except (InfeasibleProblem, ValueError, DataError, ApiError) as exc:
-            state.store.set(db.jobs, job_id, status="failed", finished_at=db.now(), message=str(getattr(exc, "message", exc)))
-        except Exception as exc:  # noqa: BLE001 — the job fails, the service stays up
-            state.store.set(db.jobs, job_id, status="failed", finished_at=db.now(), message=f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            state.store.set(db.jobs, job_id, status=outcome.status, finished_at=db.now(), message=outcome.message)
 
     @app.post("/scenarios/{scenario_id}/run", tags=["scenarios"], status_code=202)
     def run(scenario_id: int, who: Who) -> dict:
@@ -452,8 +549,18 @@ def create_app(settings: Settings) -> FastAPIOffline:
         row = state.store.get(db.scenarios, scenario_id)
         if row is None:
             raise ApiError(404, "no such scenario")
+        region = _region(state, row["region"], row["region_version"])
         job_id = state.store.add(db.jobs, scenario_id=scenario_id, status="queued", progress=0.0, message="queued", created_by=who.id)
-        state.executor.submit(_run_job, job_id, row, who.id)
+        folder, _ = _new_snapshot(state, "plans")
+        caller_id = who.id
+
+        def ended(jid: int, outcome: Outcome) -> None:
+            _job_ended(jid, outcome, row, caller_id)
+
+        def started(jid: int) -> None:
+            state.store.set(db.jobs, jid, status="running", started_at=db.now())
+
+        state.runner.submit(job_id, region, _scenario(row["spec"]), folder, ended, started)
         return {"job": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}
 
     def _job_out(row: dict) -> dict:
@@ -480,7 +587,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
             raise ApiError(404, "no such job")
         if row["status"] in ("done", "failed", "cancelled"):
             raise ApiError(409, f"the job is already {row['status']}")
-        state.cancelled.add(job_id)
+        state.runner.cancel(job_id)  # a running job's worker process is terminated
         state.store.set(db.jobs, job_id, status="cancelled", finished_at=db.now(), message="cancelled by the user")
         return _job_out(state.store.get(db.jobs, job_id) or row)
 
@@ -515,11 +622,11 @@ def create_app(settings: Settings) -> FastAPIOffline:
         region = _region(state, row["region"])
         plan_obj = _plan_object(state, row)
         if kind == "suggestion" or row["kind"] == "suggestion":
-            m = suggestion_map(region, plan_obj, lang=lang)  # type: ignore[arg-type]
+            m = suggestion_map(plan_obj, lang=lang)  # type: ignore[arg-type]
         elif kind == "compliance":
-            m = compliance_map(region, plan_obj, lang=lang)  # type: ignore[arg-type]
+            m = compliance_map(plan_obj, lang=lang)  # type: ignore[arg-type]
         else:
-            m = coverage_map(region, plan_obj, lang=lang)  # type: ignore[arg-type]
+            m = coverage_map(plan_obj, lang=lang)  # type: ignore[arg-type]
         return HTMLResponse(render_html(m, ASSET_URL))
 
     @app.get("/plans/{plan_id}/excel", tags=["plans"])
@@ -589,8 +696,11 @@ def create_app(settings: Settings) -> FastAPIOffline:
             raise ApiError(422, str(exc)) from exc
         gpx = gpx_xml(patrol.gpx_tracks()).encode("utf-8")
         payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
-        patrol_id = state.store.add(db.patrols, region=region_id, station=body.station, spec=body.model_dump(), payload=payload,
-                                    geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx, created_by=who.id)
+        folder, snapshot = _new_snapshot(state, "patrols")
+        save_patrol(patrol, folder)
+        patrol_id = state.store.add(db.patrols, region=region_id, region_version=_version_of(region), station=body.station, spec=body.model_dump(),
+                                    payload=payload, geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx,
+                                    snapshot=snapshot, created_by=who.id)
         _remember(state, state.patrol_cache, patrol_id, patrol)
         return {"id": patrol_id, **payload, "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx", "map": f"/patrols/{patrol_id}/map"}}
 
@@ -624,10 +734,10 @@ def create_app(settings: Settings) -> FastAPIOffline:
         """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
         row = _patrol_row(patrol_id, who)
         patrol = _recall(state, state.patrol_cache, patrol_id)
-        if patrol is None:  # not in memory (e.g. after a restart): plan it again, same seed
-            spec = PatrolIn(**row["spec"])
-            depots, stops, teams = _patrol_inputs(_region(state, row["region"]), spec)
-            patrol = plan_patrols(_region(state, row["region"]), stops, depots, teams, time_limit=spec.time_limit, seed=spec.seed)
+        if patrol is None:  # read from its snapshot, never planned again
+            if not row.get("snapshot"):
+                raise ApiError(409, "this patrol plan was stored before plans kept snapshots; plan the round again for its map")
+            patrol = load_patrol(state.snapshots / row["snapshot"])
             _remember(state, state.patrol_cache, patrol_id, patrol)
         return HTMLResponse(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text,
-    create_engine, event, insert, select, update,
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+    create_engine, event, inspect, insert, select, text, update,
 )
 from sqlalchemy.engine import Engine
 
@@ -36,10 +36,25 @@ api_keys = Table(
     Column("revoked", Boolean, nullable=False, default=False),
     Column("created_at", DateTime, nullable=False),
 )
+region_versions = Table(
+    "region_versions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("region", String(100), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("parent", Integer),
+    Column("note", Text, nullable=False),
+    Column("fingerprint", String(64)),
+    Column("upload_id", Integer),
+    Column("sites", Integer),
+    Column("created_by", Integer, ForeignKey("api_keys.id")),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("region", "version", name="uq_region_version"),
+)
 scenarios = Table(
     "scenarios", metadata,
     Column("id", Integer, primary_key=True),
     Column("region", String(100), nullable=False),
+    Column("region_version", Integer),
     Column("spec", JSON, nullable=False),
     Column("created_by", Integer, ForeignKey("api_keys.id")),
     Column("created_at", DateTime, nullable=False),
@@ -63,10 +78,12 @@ plans = Table(
     Column("kind", String(20), nullable=False),  # scenario, suggestion
     Column("scenario_id", Integer, ForeignKey("scenarios.id")),
     Column("region", String(100), nullable=False),
+    Column("region_version", Integer),
     Column("town", String(200)),
     Column("spec", JSON, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("geojson", Text, nullable=False),
+    Column("snapshot", String(300)),
     Column("created_by", Integer, ForeignKey("api_keys.id")),
     Column("created_at", DateTime, nullable=False),
 )
@@ -76,6 +93,7 @@ uploads = Table(
     Column("region", String(100), nullable=False),
     Column("town", String(200)),
     Column("kind", String(20), nullable=False),
+    Column("region_version", Integer),
     Column("filename", String(255), nullable=False),
     Column("geojson", Text, nullable=False),
     Column("features", Integer, nullable=False),
@@ -86,11 +104,13 @@ patrols = Table(
     "patrols", metadata,
     Column("id", Integer, primary_key=True),
     Column("region", String(100), nullable=False),
+    Column("region_version", Integer),
     Column("station", String(200), nullable=False),
     Column("spec", JSON, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("geojson", Text, nullable=False),
     Column("gpx", LargeBinary, nullable=False),
+    Column("snapshot", String(300)),
     Column("created_by", Integer, ForeignKey("api_keys.id")),
     Column("created_at", DateTime, nullable=False),
 )
@@ -130,6 +150,19 @@ class Store:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an earlier version up to date: add the (nullable) columns it
+        lacks, so that nothing already stored is lost."""
+        inspector = inspect(self.engine)
+        with self.engine.begin() as con:
+            for table in metadata.sorted_tables:
+                present = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in present and column.nullable:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        con.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
     # ------------------------------------------------------------------ keys
     def create_key(self, name: str, role: str, *, town: str | None = None, station: str | None = None, secret: str | None = None) -> tuple[int, str]:

@@ -20,11 +20,12 @@ def write_json(path: str | Path, payload: object) -> Path:
     """Write UTF-8 JSON (Chinese kept readable), creating folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=_json_safe), encoding="utf-8")
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=json_default), encoding="utf-8")
     return path
 
 
-def _json_safe(value: object) -> object:
+def json_default(value: object) -> object:
+    """JSON for numpy numbers and arrays (NaN and inf become null); anything else as text."""
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):

@@ -1,4 +1,4 @@
-"""One map per user need, over Regions, Plans and PatrolPlans (no solving, no geometry computed here).
+"""One map per user need, drawn from a Plan or a PatrolPlan alone (no solving, no region, no geometry computed here).
 
 * :func:`coverage_map` (planner): demand by unit and unserved points, existing and proposed
   facilities, service areas, popups with the numbers;
@@ -19,7 +19,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata.region import Region
 from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Fullscreen, Lang, Legend, Title, display_frame, icon, new_map, popup_table, swatch, to_display
 from planner.routing.patrol import PatrolPlan
@@ -97,10 +96,17 @@ def _share_colour(share: float) -> str:
     return "#2b8a3e"
 
 
-def _units_with_figures(region: Region, plan: Plan, level: str) -> gpd.GeoDataFrame:
-    units = region.units[region.units["level"] == level][["unit_id", "name", "geometry"]]
+def _units_with_figures(plan: Plan, level: str) -> gpd.GeoDataFrame:
+    units = plan.unit_shapes[plan.unit_shapes["level"] == level][["unit_id", "name", "geometry"]]
     figures = plan.units[plan.units["level"] == level].drop(columns=["name"], errors="ignore")
     return units.merge(figures, on="unit_id", how="left")
+
+
+def _plan_bounds(plan: Plan) -> tuple[float, float, float, float]:
+    """What a plan's map shows: its units, else its demand and sites."""
+    if len(plan.unit_shapes):
+        return _bounds(plan.unit_shapes)
+    return _bounds(gpd.GeoDataFrame(geometry=pd.concat([plan.demand.geometry, plan.sites.geometry]), crs=4326))
 
 
 def _finest_level(plan: Plan) -> str:
@@ -123,15 +129,15 @@ def _add_sites(fg: folium.FeatureGroup, sites: gpd.GeoDataFrame, base: Basemap, 
                       popup=popup_table(rows, str(row["name"]))).add_to(fg)
 
 
-def coverage_map(region: Region, plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
+def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
                  basemap: str | Basemap | None = None, show_candidates: bool = True) -> folium.Map:
-    """Planner's coverage map of one plan (see module docstring)."""
+    """Planner's coverage map of one plan (see module docstring), drawn from the plan alone."""
     lang = _check_lang(lang)
-    m, base = new_map(_bounds(region.units), basemap=basemap)
+    m, base = new_map(_plan_bounds(plan), basemap=basemap)
     s = plan.summary
     group = plan.scenario.group
     level = _finest_level(plan)
-    units = display_frame(_units_with_figures(region, plan, level), base)
+    units = display_frame(_units_with_figures(plan, level), base)
     choropleth = folium.FeatureGroup(name=f"{t('share', lang)} ({label(ADMIN_LEVELS, level, lang)})")
     for _, row in units.iterrows():
         share = float(row.get("covered_share", np.nan))
@@ -186,15 +192,15 @@ def coverage_map(region: Region, plan: Plan, *, service_areas: gpd.GeoDataFrame 
     return m
 
 
-def compliance_map(region: Region, plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
+def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
     """Planner's compliance map: towns and communities coloured by whether they meet the targets."""
     lang = _check_lang(lang)
-    m, base = new_map(_bounds(region.units), basemap=basemap)
+    m, base = new_map(_plan_bounds(plan), basemap=basemap)
     exempt = {u for c in plan.compliance for u in c.get("units_exempt", [])}
     for level in ("town", "community"):
         if level not in set(plan.units["level"]):
             continue
-        units = display_frame(_units_with_figures(region, plan, level), base)
+        units = display_frame(_units_with_figures(plan, level), base)
         fg = folium.FeatureGroup(name=label(ADMIN_LEVELS, level, lang), show=(level == "town"))
         for _, row in units.iterrows():
             if row["name"] in exempt and level == "town":
@@ -224,7 +230,7 @@ def compliance_map(region: Region, plan: Plan, *, lang: Lang = "zh", basemap: st
     return m
 
 
-def suggestion_map(region: Region, plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, office_plan: Plan | None = None,
+def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, office_plan: Plan | None = None,
                    lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
     """Street office's map: its town only, the plan's new sites numbered by rank with residents added.
 
@@ -236,10 +242,10 @@ def suggestion_map(region: Region, plan: Plan, *, office_sites: gpd.GeoDataFrame
     town = plan.scenario.town
     if not town:
         raise ValueError("suggestion_map needs a plan of one town (Scenario(town=...))")
-    units = region.units
+    units = plan.unit_shapes
     mine = units[(units["level"] == "town") & ((units["unit_id"] == town) | (units["name"] == town))]
     if mine.empty:
-        raise ValueError(f"town {town!r} is not a town of region '{region.name}'")
+        raise ValueError(f"town {town!r} is not a town of region '{plan.region_name}'")
     town_id, town_name = mine["unit_id"].iloc[0], mine["name"].iloc[0]
     m, base = new_map(_bounds(mine), basemap=basemap)
     outline = display_frame(mine, base)

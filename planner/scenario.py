@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from planner.travel.costs import DemandSiteCosts
 from planner.location.problem import MODELS, Decay, InfeasibleProblem, PairMatrix, Problem, Solution, UnitBounds, pair_matrix
 from planner.travel.region import demand_site_costs, points_xy
 from planner.location.solve import solve
+from planner.progress import reporting
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "meal_point": ("meal_point", "meal_hall"),
@@ -210,6 +212,9 @@ class Plan:
         Headline figures, solver account (objective, bound, gap, proven, seconds) and provenance.
     demand
         Per demand point: nearest open site and its cost, and whether it is within the standard.
+    unit_shapes
+        The outlines (WGS-84) of the towns and communities the plan reports on, so that its maps
+        are drawn from the plan alone, as it was made, whatever becomes of the region.
     """
 
     scenario: Scenario
@@ -219,6 +224,12 @@ class Plan:
     compliance: list[dict[str, Any]]
     summary: dict[str, Any]
     demand: gpd.GeoDataFrame
+    unit_shapes: gpd.GeoDataFrame = field(default_factory=lambda: gpd.GeoDataFrame(columns=["unit_id", "name", "level", "parent_id", "geometry"], geometry="geometry", crs="EPSG:4326"))
+
+    @property
+    def region_name(self) -> str:
+        """Name of the region the plan was made on."""
+        return str(self.summary.get("region", ""))
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as JSON-friendly data (sites without geometry but with WGS-84 lon/lat, 7 decimals).
@@ -258,12 +269,16 @@ def _compliance_code(row: dict[str, Any], exempt: set[str]) -> str:
     return "met" if row.get("compliant") else "not_met"
 
 
+COORDINATE_COLUMNS = frozenset({"lon", "lat"})
+"""Columns kept to 7 decimals (about 1 cm) in a plan's JSON; other numbers to 4."""
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
     for row in out:
         for k, v in row.items():
             if isinstance(v, (np.floating, float)) and v is not None:
-                row[k] = None if not np.isfinite(v) else round(float(v), 4)
+                row[k] = None if not np.isfinite(v) else round(float(v), 7 if k in COORDINATE_COLUMNS else 4)
             elif isinstance(v, np.integer):
                 row[k] = int(v)
             elif isinstance(v, np.bool_):
@@ -543,6 +558,8 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
     n_new = int((is_open & ~ctx.is_existing).sum())
     summary = {
         "scenario": scenario.name,
+        "region": region.name,
+        "region_version": region.provenance.get("version"),
         "description": {"en": scenario.describe("en"), "zh": scenario.describe("zh")},
         "data": region.data_label,
         "model": scenario.model,
@@ -564,7 +581,9 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
                               int(ctx.costs.demand_snap.too_far.sum()) if ctx.costs.demand_snap is not None else 0),
         "seconds_total": round(seconds, 3),
     }
-    return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand)
+    reported = set(units["unit_id"]) if len(units) else set()
+    shapes = region.units[region.units["unit_id"].isin(reported)][["unit_id", "name", "level", "parent_id", "geometry"]].reset_index(drop=True)
+    return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand, shapes)
 
 
 def _solver_account(scenario: Scenario, problem: Problem, solution: Solution, weights: NDArray[np.float64], nearest_cost: NDArray[np.float64]) -> dict[str, Any]:
@@ -595,8 +614,15 @@ def cost_account(region: Region, mode: str, kind: str, unit: str, direction: str
     return out
 
 
-def run_scenario(region: Region, scenario: Scenario) -> Plan:
+StageListener = Callable[[float, str], None]
+"""``callback(fraction done 0–1, message)`` for :func:`run_scenario`'s stages."""
+
+
+def run_scenario(region: Region, scenario: Scenario, *, progress: StageListener | None = None) -> Plan:
     """Build, solve and explain ``scenario`` on ``region``.
+
+    ``progress`` hears the real stages: travel costs (to 0.3), the model (0.35), the search with
+    its incumbent and bound (0.4–0.9, by the share of the time limit used) and the explanation.
 
     Raises
     ------
@@ -606,9 +632,21 @@ def run_scenario(region: Region, scenario: Scenario) -> Plan:
         The constraints cannot be met (the message names the unit or count at fault).
     """
     started = time.perf_counter()
+    say = progress or (lambda _f, _m: None)
     scenario.validate(region)
+    say(0.05, "computing travel costs")
     problem, ctx = _context(region, scenario)
-    solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
+    say(0.35, f"building the model ({problem.n_demand:,} demand points × {problem.n_sites:,} sites, {problem.costs.nnz:,} pairs)")
+    search_started = time.perf_counter()
+
+    def searching(message: str, incumbent: float | None, bound: float | None) -> None:
+        share = min(1.0, (time.perf_counter() - search_started) / max(scenario.time_limit, 1e-9))
+        figures = "".join(f", {name} {value:,.6g}" for name, value in (("incumbent", incumbent), ("bound", bound)) if value is not None)
+        say(0.4 + 0.5 * share, f"searching: {message}{figures}")
+
+    with reporting(searching):
+        solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
+    say(0.9, "explaining the plan")
     return _explain(region, scenario, problem, ctx, solution, time.perf_counter() - started)
 
 

@@ -99,6 +99,7 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/regions", None, everyone),
         ("get", "/regions/{region_id}", None, everyone),
         ("get", "/regions/{region_id}/layers/{layer}", None, everyone),
+        ("get", "/regions/{region_id}/versions", None, {"admin": 200, "planner": 200}),
         ("post", "/regions/{region_id}/uploads", upload, {"admin": 201, "planner": 201, "street_office": 201}),
         ("get", "/keys", None, {"admin": 200}),
         ("post", "/keys", {"name": "x", "role": "planner"}, {"admin": 201}),
@@ -142,7 +143,7 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
 
 
 def test_uploads_gcj02_and_bad_files(app_and_keys, sample_region) -> None:
-    _, client, keys, *_ = app_and_keys
+    app, client, keys, *_ = app_and_keys
     office = h(keys["street_office"])
     town3 = sample_region.units[sample_region.units["unit_id"] == "town-3"].geometry.iloc[0].representative_point()
     lon, lat = wgs84_to_gcj02(town3.x, town3.y)  # outside China the offset is zero: still a valid declaration
@@ -151,7 +152,13 @@ def test_uploads_gcj02_and_bad_files(app_and_keys, sample_region) -> None:
                     data={"coords": "gcj02", "kind": "candidates"})
     assert r.status_code == 201, r.text
     upload = r.json()["id"]
-    assert sample_region.sites["name"].eq("社区饭堂").any()
+    # an upload makes a new region version; the version plans ran on is never changed in place
+    versions = app.state.planner.versions["sample"]
+    new = r.json()["region_version"]
+    assert versions[new].sites["name"].eq("社区饭堂").any() and not versions[new - 1].sites["name"].eq("社区饭堂").any()
+    assert not sample_region.sites["name"].eq("社区饭堂").any()
+    listed = client.get("/regions/sample/versions", headers=h(keys["planner"])).json()
+    assert listed[0]["version"] == new and listed[0]["upload_id"] == upload and listed[0]["parent"] == new - 1
     sug = client.post("/regions/sample/suggestions", json={"town": "town-3", "k": 1, "upload_id": upload}, headers=office)
     assert sug.status_code == 200 and sug.json()["sites"][0]["name"] == "社区饭堂"
     far = b"name,lon,lat\nfar away,113.75,23.02\n"
@@ -241,13 +248,13 @@ def live_server(sample_region, tmp_path_factory):
     thread.join(timeout=10)
 
 
-def test_readme_walkthrough_runs(live_server, tmp_path) -> None:
-    base, _ = live_server
+def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
+    base, folder = live_server
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n# walk-through\n(.*?)```", readme, re.S)
     assert block, "README has no walk-through block"
     script = tmp_path / "walk.sh"
-    script.write_text("set -euo pipefail\n" + block.group(1), encoding="utf-8")
+    script.write_text("set -euo pipefail\n" + block.group(1) + '\necho "PLAN=$PLAN"\n', encoding="utf-8")
     run = subprocess.run(["bash", str(script)], cwd=tmp_path, env={"BASE": base, "ADMIN": ADMIN, "PATH": "/usr/bin:/bin:/usr/local/bin"},
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -256,6 +263,15 @@ def test_readme_walkthrough_runs(live_server, tmp_path) -> None:
     assert json.loads((tmp_path / "suggestions.json").read_text(encoding="utf-8"))["sites"]
     assert "<trk>" in (tmp_path / "patrol.gpx").read_text(encoding="utf-8")
     assert "巡查路线" in (tmp_path / "patrol-map.html").read_text(encoding="utf-8")
+    # the meal-point map shows the plan's sites, also after a restart (drawn from the stored snapshot)
+    from tests.test_jobs_and_snapshots import _excel_sites, _marker_sites, _same
+
+    plan_id = int(re.search(r"PLAN=(\d+)", run.stdout).group(1))
+    drawn = _marker_sites((tmp_path / "meal-points-map.html").read_text(encoding="utf-8"))
+    assert len(drawn) >= 5 and _same(drawn, _excel_sites((tmp_path / "meal-points.xlsx").read_bytes()))
+    restarted = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN)))
+    again = restarted.get(f"/plans/{plan_id}/map?lang=zh", headers={"X-API-Key": ADMIN})
+    assert again.status_code == 200 and _marker_sites(again.text) == drawn
 
 
 def test_docs_and_maps_render_offline_from_the_service(live_server, tmp_path) -> None:

@@ -53,7 +53,7 @@ def test_coverage_map_offline(sample_region, plans, folder) -> None:
     meal = plans["meal"]
     areas = plan_service_areas(sample_region, meal)
     assert len(areas) == len(meal.sites) and (areas["area_km2"] > 0).all()
-    path = save_map(coverage_map(sample_region, meal, service_areas=areas, lang="zh"), folder / "coverage-zh.html")
+    path = save_map(coverage_map(meal, service_areas=areas, lang="zh"), folder / "coverage-zh.html")
     page = path.read_text(encoding="utf-8")
     assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page), "the page links files from the internet"
     assert "服务覆盖" in page and "助餐配餐点" in page
@@ -66,7 +66,7 @@ def test_coverage_map_offline(sample_region, plans, folder) -> None:
 
 
 def test_compliance_map_english(sample_region, plans, folder) -> None:
-    path = save_map(compliance_map(sample_region, plans["care"], lang="en"), folder / "compliance-en.html")
+    path = save_map(compliance_map(plans["care"], lang="en"), folder / "compliance-en.html")
     page = path.read_text(encoding="utf-8")
     assert "Compliance with targets" in page and "Meets targets" in page
     out = render(path, folder / "compliance-en.png")
@@ -80,14 +80,14 @@ def test_suggestion_map_numbers_candidates(sample_region, plans, folder) -> None
     office = plans["office"]
     new = office.sites[office.sites["plan_status"] == "new"]
     own = new.head(1)[["name", "geometry"]]
-    path = save_map(suggestion_map(sample_region, office, office_sites=own, lang="zh"), folder / "suggest-zh.html")
+    path = save_map(suggestion_map(office, office_sites=own, lang="zh"), folder / "suggest-zh.html")
     out = render(path, folder / "suggest-zh.png")
     assert out.errors() == []
     for k in range(1, len(new) + 1):
         assert f">{k}</b>" in out.dom
     assert out.count("leaflet-marker-icon") == len(office.sites) + len(own)
     with pytest.raises(ValueError, match="one town"):
-        suggestion_map(sample_region, plans["meal"])
+        suggestion_map(plans["meal"])
 
 
 @pytest.mark.parametrize("print_mode", [False, True])

@@ -85,6 +85,32 @@ class MipResult:
         return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
 
 
+def _report_progress(h: highspy.Highs, every_s: float = 0.5) -> None:
+    """While someone listens (:func:`planner.progress.reporting`), pass HiGHS's incumbent and bound on."""
+    from planner.progress import listening, report
+
+    if not listening():
+        return
+    last = [0.0]
+
+    kinds = highspy.cb.HighsCallbackType
+
+    def callback(kind: object, _message: object, data_out: object, _data_in: object, _user: object) -> None:
+        now = time.perf_counter()
+        if now - last[0] < every_s:
+            return
+        last[0] = now
+        if kind == kinds.kCallbackSimplexInterrupt:
+            report(f"HiGHS: LP relaxation, {int(data_out.simplex_iteration_count):,} simplex iterations")  # type: ignore[attr-defined]
+            return
+        primal, dual = float(data_out.mip_primal_bound), float(data_out.mip_dual_bound)  # type: ignore[attr-defined]
+        report("HiGHS branch-and-bound", incumbent=primal if np.isfinite(primal) else None, bound=dual if np.isfinite(dual) else None)
+
+    h.setCallback(callback, None)
+    h.startCallback(kinds.kCallbackMipInterrupt)
+    h.startCallback(kinds.kCallbackSimplexInterrupt)
+
+
 def solve_mip(
     cost: NDArray[np.float64],
     A: spmatrix,
@@ -163,6 +189,7 @@ def solve_mip(
     for key, value in (options or {}).items():
         h.setOptionValue(key, value)
     h.passModel(lp)
+    _report_progress(h)
     if start is not None:
         sol = highspy.HighsSolution()
         sol.col_value = list(np.asarray(start, float))

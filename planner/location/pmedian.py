@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from planner.location import _median_kernels as mk
+from planner.progress import report
 
 
 @dataclass
@@ -172,6 +173,7 @@ def solve_dense(
             upper, best_open, moved = cost, candidate, True
         if value > lower + 1e-6 * max(1.0, abs(upper)):
             lower, moved = float(value), True
+        report("Lagrangian root round", incumbent=upper, bound=lower)
         if lower >= _threshold(upper, integral) or time.perf_counter() - started > time_limit:
             break
         stalled = 0 if moved else stalled + 1
@@ -209,6 +211,7 @@ def solve_dense(
     while top > 0 and time.perf_counter() - started < time_limit:
         top, done, upper = mk.branch_and_bound(Ck, order_k, Cs_k, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, 200, node_iterations, ~fixed_open[keep], branch_rule)
         nodes += int(done)
+        report(f"branch-and-bound, {nodes} nodes", incumbent=upper, bound=max(lower, float(stack_bound[:top].min())) if top else upper)
     if upper < root_upper - 1e-9:
         best_open = np.zeros(m, bool)
         best_open[keep[incumbent]] = True
@@ -522,6 +525,7 @@ def solve_dense_units(
             cand, cost = swap_with_units(C, chosen, rule, ~fixed_open, allowed)
             if cost < upper - 1e-9:
                 upper, best = cost, cand
+            report(f"Lagrangian iteration {used}", incumbent=upper, bound=lower)
         if lower >= _threshold(upper, integral) or theta < 1e-4 or time.perf_counter() - started > time_limit:
             break
         norm = float(g @ g)

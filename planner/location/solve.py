@@ -25,6 +25,7 @@ from planner.location import _cover_kernels as ck
 from planner.location import formulations as fm
 from planner.location.pmedian import UnitRule, solve_dense, solve_dense_units
 from planner.location.problem import InfeasibleProblem, Problem, Solution, pair_matrix
+from planner.progress import report
 
 Method = Literal["auto", "exact", "heuristic"]
 LP_FIRST_MAX_NNZ = 300_000
@@ -164,6 +165,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     value = cover(best)
     stats: dict = {"greedy_cover": cover(g_open), "swap_cover": value}
     bound = float(w[np.diff(csr.indptr) > 0].sum())  # everyone coverable: a trivial bound
+    report("greedy and swap search", incumbent=value, bound=bound)
     if simple and prob.costs.nnz <= LP_FIRST_MAX_NNZ:
         # small models: the LP relaxation (simplex, milliseconds) is often integral at the
         # optimum, which proves the local-search plan optimal at once; its largest site values
@@ -172,6 +174,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
         if lp.status == "optimal" and lp.x is not None:
             bound = min(bound, float(lp.objective))
             stats["lp_bound"] = float(lp.objective)
+            report("LP relaxation", incumbent=value, bound=bound)
             if bound - value > 1e-9 * max(1.0, value):
                 seed_open = np.zeros(prob.n_sites, bool)
                 scores = lp.x[x_cols]
@@ -193,6 +196,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
             moved = False
             if lag < bound - tol_rel:
                 bound, moved = float(lag), True
+            report(f"Lagrangian round {rounds}", incumbent=value, bound=bound)
             candidate = local(chosen | (state == 1))
             got = cover(candidate)
             if got > value + 1e-9:
@@ -301,7 +305,8 @@ def _pmedian_units(prob: Problem, method: str, time_limit: float) -> Solution:
     r, c = np.nonzero(keep)
     reduced = dataclasses.replace(prob, costs=csr_matrix((dense[r, c], (r, c)), shape=dense.shape),
                                   forbidden=prob.forbidden | (status == -1), required=prob.required | (status == 1))
-    remaining = max(1.0, time_limit - (time.perf_counter() - started))
+    remaining = max(0.1, time_limit - (time.perf_counter() - started))
+    report(f"exact MIP on the {int((status == 0).sum())} sites left", incumbent=sol.objective, bound=sol.bound)
     start = sol.is_open if not (sol.is_open & (status == -1)).any() and (sol.is_open[status == 1]).all() else None
     res, x, z, pairs = fm.assignment_model(reduced, reduced.costs.data, maximize=False, must_assign=True, time_limit=remaining,
                                            penalty=np.full(prob.n_demand, 10.0 * float(dense.max()) + 1.0), start=start,
@@ -373,7 +378,9 @@ def _pmedian_mip(prob: Problem, time_limit: float) -> Solution:
     penalty = _last_listed(prob.costs) if not prob.complete else np.full(D, 10.0 * max(finite_max, 1.0))
     res, x, z, pairs = fm.assignment_model(prob, prob.costs.data, maximize=False, must_assign=True, time_limit=time_limit, penalty=penalty)
     if res.x is None:
-        raise InfeasibleProblem("no p-median plan meets all constraints" if res.status == "infeasible" else f"the solver found no plan ({res.status})")
+        raise InfeasibleProblem("no p-median plan meets all constraints" if res.status == "infeasible"
+                                else f"no plan found within the time limit of {time_limit:g} s; give the solver more time" if res.status == "time_limit"
+                                else f"the solver found no plan ({res.status})")
     is_open, assign, share, load = fm.decode_assignment(res, prob, x, z, pairs)
     left = np.clip(1.0 - share, 0.0, 1.0) * prob.weights  # persons on the "unlisted"/"unserved" variable
     penalty_part = float((left * penalty).sum())
@@ -455,6 +462,7 @@ def _pcenter(prob: Problem, time_limit: float) -> Solution:
         mid = (lo + hi) // 2
         state, sol = feasible(float(radii[mid]))
         steps.append((float(radii[mid]), state))
+        report(f"bisection step {len(steps)}: radius {radii[mid]:g} {state}", incumbent=float(radii[hi]), bound=float(radii[lo]))
         if state == "feasible":
             hi, best_open = mid, sol
         elif state == "infeasible":

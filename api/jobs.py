@@ -1,0 +1,176 @@
+"""Scenario jobs in worker processes: they run in parallel, report real progress, and stop when told.
+
+Each job runs :func:`planner.scenario.run_scenario` in its own child process (``fork``: the child
+starts with the parent's regions in memory, copy-on-write, and touches no database connection).
+A monitor thread in the service reads the child's progress messages, writes them to the job row,
+and ends the child when the job is cancelled or its hard time limit passes — the process is
+terminated, so a cancelled solve frees its core at once.  At most ``workers`` children run at
+a time; the others wait as ``queued``.
+
+The child writes the plan's snapshot (:mod:`api.snapshots`) to the folder it is given and sends
+back the plan's JSON; the service stores the row.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geodata.errors import DataError
+from geodata.region import Region
+from planner.location.problem import InfeasibleProblem
+from planner.scenario import Scenario
+
+_CONTEXT = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+
+
+@dataclass
+class Outcome:
+    """How a job ended: ``done`` (with the plan's JSON and snapshot folder), ``failed`` or ``cancelled``."""
+
+    status: str
+    message: str
+    payload: dict[str, Any] | None = None
+    snapshot: Path | None = None
+
+
+def _child(conn: Any, region: Region, scenario: Scenario, snapshot: Path) -> None:
+    """Runs in the worker process: solve, write the snapshot, send the outcome."""
+    from api.snapshots import save_plan
+    from planner.scenario import run_scenario
+
+    def progress(fraction: float, message: str) -> None:
+        conn.send(("progress", fraction, message))
+
+    try:
+        plan = run_scenario(region, scenario, progress=progress)
+        progress(0.95, "storing the plan")
+        save_plan(plan, snapshot)
+        conn.send(("done", plan.to_dict(), str(snapshot)))
+    except (InfeasibleProblem, DataError, ValueError) as exc:
+        conn.send(("failed", str(exc), None))
+    except Exception as exc:  # noqa: BLE001 - reported, the service stays up
+        conn.send(("failed", f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc(limit=5)))
+    finally:
+        conn.close()
+
+
+class JobRunner:
+    """Runs scenario jobs in worker processes, ``workers`` at a time.
+
+    Parameters
+    ----------
+    workers
+        Most jobs running at once (processes); the rest queue.
+    on_progress
+        ``callback(job_id, fraction, message)`` from the monitor thread.
+    grace_s
+        Seconds a job may run beyond its scenario's solver time limit (travel costs, the
+        explanation, writing) before it is stopped: the hard limit is ``time_limit + grace_s``.
+    """
+
+    def __init__(self, workers: int, on_progress: Callable[[int, float, str], None], *, grace_s: float = 120.0) -> None:
+        self.workers = max(1, int(workers))
+        self.on_progress = on_progress
+        self.grace_s = float(grace_s)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="job-monitor")
+        self._lock = threading.Lock()
+        self._cancel: set[int] = set()
+        self._running: dict[int, Any] = {}
+
+    def submit(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, done: Callable[[int, Outcome], None],
+               started: Callable[[int], None] | None = None) -> None:
+        """Queue a job; ``started(job_id)`` is called when its process starts and ``done(job_id,
+        outcome)`` once when it ends, whatever happens."""
+        self._pool.submit(self._monitor, job_id, region, scenario, snapshot, done, started)
+
+    def cancel(self, job_id: int) -> None:
+        """Stop a job: a queued one never starts, a running one's process is terminated."""
+        with self._lock:
+            self._cancel.add(job_id)
+            proc = self._running.get(job_id)
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+
+    def running(self) -> int:
+        """Jobs whose process is alive."""
+        with self._lock:
+            return sum(1 for p in self._running.values() if p.is_alive())
+
+    def shutdown(self) -> None:
+        """Terminate every running job (the service is stopping)."""
+        with self._lock:
+            procs = list(self._running.values())
+            self._cancel.update(self._running)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _monitor(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, done: Callable[[int, Outcome], None],
+                 started: Callable[[int], None] | None) -> None:
+        try:
+            outcome = self._run(job_id, region, scenario, snapshot, started)
+        except Exception as exc:  # noqa: BLE001 - the job fails, the monitor thread survives
+            outcome = Outcome("failed", f"internal error: {type(exc).__name__}: {exc}")
+        done(job_id, outcome)
+
+    def _run(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, started: Callable[[int], None] | None) -> Outcome:
+        with self._lock:
+            if job_id in self._cancel:
+                return Outcome("cancelled", "cancelled by the user before it started")
+        if started is not None:
+            started(job_id)
+        parent, child = _CONTEXT.Pipe(duplex=False)
+        proc = _CONTEXT.Process(target=_child, args=(child, region, scenario, snapshot), daemon=True, name=f"planner-job-{job_id}")
+        with self._lock:
+            self._running[job_id] = proc
+        deadline = time.monotonic() + float(scenario.time_limit) + self.grace_s
+        proc.start()
+        child.close()
+        self.on_progress(job_id, 0.01, "started in a worker process")
+        try:
+            while True:
+                if parent.poll(0.2):
+                    try:
+                        kind, first, second = parent.recv()
+                    except EOFError:  # the child is gone; its exit is handled below
+                        kind, first, second = "eof", None, None
+                    if kind == "progress":
+                        self.on_progress(job_id, float(first), str(second))
+                        continue
+                    if kind == "done":
+                        return Outcome("done", "done", payload=first, snapshot=Path(second))
+                    if kind == "failed":
+                        return Outcome("failed", str(first))
+                with self._lock:
+                    cancelled = job_id in self._cancel
+                if cancelled:
+                    self._stop(proc)
+                    return Outcome("cancelled", "cancelled by the user; the solve was stopped")
+                if time.monotonic() > deadline:
+                    self._stop(proc)
+                    return Outcome("failed", f"stopped at the hard time limit of {scenario.time_limit + self.grace_s:g} s "
+                                             f"(solver {scenario.time_limit:g} s + {self.grace_s:g} s for costs and writing)")
+                if not proc.is_alive() and not parent.poll(0):
+                    return Outcome("failed", f"the worker process ended without an answer (exit code {proc.exitcode})")
+        finally:
+            parent.close()
+            proc.join(timeout=5)
+            with self._lock:
+                self._running.pop(job_id, None)
+
+    @staticmethod
+    def _stop(proc: Any) -> None:
+        proc.terminate()
+        proc.join(timeout=3)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=3)
