@@ -21,7 +21,7 @@ from planner.travel.region import region_costs
 from planner.routing.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
 from planner.travel.service_area import plan_service_areas
-from planner.routing.visits import HomeVisitPlan, plan_home_visits_on_region
+from planner.routing.visits import HomeVisitPlan, plan_home_visits_on_region, visitor_bases
 from maps.base import save_map
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
 
@@ -165,16 +165,19 @@ def patrol_step(region: Region, out: Path, result: DemoResult) -> PatrolPlan:
 
 def visits_step(region: Region, out: Path, result: DemoResult, *, year: int = 2026, month: int = 12) -> HomeVisitPlan:
     """Home-visit rounds for elders living alone: buildings with at least one estimated elder
-    living alone, visited twice a month by social workers based at the care and community
-    centres (an assumption for the demo)."""
+    living alone, visited twice a month by social workers based at the region's *existing* care
+    facilities (never at candidate sites)."""
     demand = region.demand
     homes = demand[demand["pop_alone"] >= 0.5]
     elders = pd.DataFrame({"name": homes["demand_id"].astype(str), "visits_per_month": 2})
     elders = homes[["geometry"]].assign(**elders)
-    bases = region.sites[region.sites["type"] == "care_centre"]
+    bases = visitor_bases(region)
+    if bases.empty:
+        raise ValueError(f"region '{region.name}' has no existing care facility to base home visitors at")
     visitors = bases[["name", "geometry"]].assign(capacity=25, weekdays="1,2,3,4,5")
     plan = plan_home_visits_on_region(region, elders, visitors, year=year, month=month, max_travel_min=20)
-    plan.summary["note"] = "elders living alone are estimated per building; visitors are assumed social workers at the region's care and community centres"
+    plan.summary["note"] = (f"elders living alone are estimated per building; visitors are assumed social workers at the region's "
+                            f"{len(bases)} existing care facilities ({', '.join(bases['name'].astype(str).head(5))})")
     folder = out / "visits"
     result.files += [
         write_json(folder / "home-visits.json", {"summary": plan.summary, "unserved": plan.unserved.to_dict("records")}),

@@ -1,6 +1,7 @@
 """Patrol hotspots from records of sightings and assistance cases.
 
-Cases are clustered in projected metres with scikit-learn (DBSCAN by default, OPTICS on request);
+Cases are clustered in projected metres with scikit-learn (DBSCAN by default; OPTICS with the ξ
+method on request, for hotspots of different densities);
 each cluster becomes a hotspot weighted by how many cases it had and how recent they are, with a
 time window taken from the hours at which its cases happened (circular: a night window may cross
 midnight).
@@ -29,11 +30,18 @@ class HotspotParams:
     Attributes
     ----------
     method
-        ``"dbscan"`` (fixed radius) or ``"optics"`` (varying density, up to ``eps_m``).
+        ``"dbscan"``: one density, cases closer than ``eps_m`` chain into one hotspot.
+        ``"optics"``: hotspots of *different* densities (a tight cluster under a bridge and a
+        looser one around a station) found by OPTICS's ξ method, neighbourhoods up to
+        ``max_eps_m``.
     eps_m
-        Neighbourhood radius, metres: cases closer than this chain into one hotspot.
+        DBSCAN's neighbourhood radius, metres.
     min_cases
-        Fewest cases for a hotspot (DBSCAN's ``min_samples``).
+        Fewest cases for a DBSCAN hotspot (``min_samples``); OPTICS uses twice as many
+        neighbours to estimate density.
+    xi, max_eps_m, min_cluster_cases
+        OPTICS: the steepness that separates hotspots (0–1), the largest neighbourhood, metres,
+        and the fewest cases of a hotspot.
     half_life_days
         A case's weight halves every this many days before ``reference_time``.
     window_share
@@ -45,6 +53,9 @@ class HotspotParams:
     method: Literal["dbscan", "optics"] = "dbscan"
     eps_m: float = 150.0
     min_cases: int = 5
+    xi: float = 0.1
+    max_eps_m: float = 1000.0
+    min_cluster_cases: int = 15
     half_life_days: float = 90.0
     window_share: float = 0.8
     min_window_min: float = 60.0
@@ -57,6 +68,10 @@ class HotspotParams:
             raise ValueError("eps_m must be a positive distance in metres")
         if self.min_cases < 2:
             raise ValueError("min_cases must be at least 2")
+        if not 0 < self.xi < 1:
+            raise ValueError("xi must lie between 0 and 1")
+        if not self.max_eps_m > 0 or self.min_cluster_cases < 2:
+            raise ValueError("max_eps_m must be positive (metres) and min_cluster_cases at least 2")
         if not self.half_life_days > 0:
             raise ValueError("half_life_days must be positive")
         if not 0 < self.window_share <= 1:
@@ -73,7 +88,8 @@ def cluster_cases(xy: NDArray[np.float64], params: HotspotParams) -> NDArray[np.
     if params.method == "dbscan":
         labels = DBSCAN(eps=params.eps_m, min_samples=params.min_cases, algorithm="ball_tree").fit_predict(xy)
     else:
-        labels = OPTICS(min_samples=params.min_cases, max_eps=params.eps_m, cluster_method="dbscan", eps=params.eps_m).fit_predict(xy)
+        labels = OPTICS(min_samples=2 * params.min_cases, max_eps=params.max_eps_m, xi=params.xi,
+                        min_cluster_size=params.min_cluster_cases, cluster_method="xi").fit_predict(xy)
     labels = np.asarray(labels, np.int64)
     found = labels >= 0
     if not found.any():

@@ -357,13 +357,24 @@ def _inside(region: Region, frame: gpd.GeoDataFrame, what: str) -> NDArray[np.fl
     return xy
 
 
+MAX_SHIFT_H = 16.0
+"""Longest shift accepted, hours: a longer one is almost always mistyped times (08:00–06:00)."""
+
+
 def _shift_minutes(team: Team, anchor: float) -> tuple[float, float]:
+    """A team's shift on the plan's timeline (minutes); an end at or before the start is the next day
+    (an overnight shift, shown as "02:00 (+1)"), and a shift over :data:`MAX_SHIFT_H` is refused."""
     start = parse_clock(team.shift[0], f"team '{team.name}' shift start")
     end = parse_clock(team.shift[1], f"team '{team.name}' shift end")
     if start < anchor:
         start += 1440
     if end <= start:
         end += 1440
+    hours = (end - start) / 60
+    if hours > MAX_SHIFT_H:
+        overnight = " overnight" if parse_clock(team.shift[1], "") <= parse_clock(team.shift[0], "") else ""
+        raise ValueError(f"team '{team.name}': the shift {team.shift[0]}–{team.shift[1]} would last {hours:g} h{overnight}; "
+                         f"shifts over {MAX_SHIFT_H:g} h are refused (check the start and end times)")
     return start, end
 
 
@@ -522,10 +533,13 @@ def plan_patrols(
             cost="duration",
         )
         solution = solve_routes(problem, time_limit=time_limit, seed=seed)
+        visited_priority = [float(priority.iloc[int(keep[v.stop])]) for r in solution.routes for v in r.visits]
         for s in solution.unvisited:
             i = int(keep[s])
+            reason = _why_left_out(i, solution.routes, fleets, travel, modes, windows * 60, service_min.to_numpy() * 60, load, n_dep, keep,
+                                   float(priority.iloc[i]), visited_priority)
             unserved_rows.append({"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]),
-                                  "required": False, "reason": "not enough time in the shifts (lower priority than the stops visited)"})
+                                  "required": False, "reason": reason})
         for route in solution.routes:
             team = teams[route.fleet]
             mode = team.mode
@@ -580,6 +594,72 @@ def plan_patrols(
     return PatrolPlan(region.name, region.crs, routes_out, depot_frame, unserved, summary)
 
 
+def _schedule(seq: list[int], f: Fleet, seconds: NDArray, windows_s: NDArray, service_s: NDArray, n_dep: int) -> str:
+    """Whether a team can serve the stops ``seq`` (location indices) in this order: "" or the binding limit.
+
+    Earliest times from the shift start, waiting for windows to open; the round's length counts
+    from a departure just in time for the first stop.
+    """
+    t, prev = f.shift[0], f.depot
+    departure = None
+    for loc in seq:
+        arrive = t + seconds[prev, loc]
+        k = loc - n_dep
+        start = max(arrive, windows_s[k, 0])
+        if departure is None:
+            departure = max(f.shift[0], start - seconds[prev, loc])
+        if start > windows_s[k, 1] + 1e-6:
+            return "window"
+        t, prev = start + service_s[k], loc
+    end = t + seconds[prev, f.depot]
+    if end > f.shift[1] + 1e-6:
+        return "shift"
+    if f.max_duration is not None and end - (departure if departure is not None else f.shift[0]) > f.max_duration + 1e-6:
+        return "duration"
+    return ""
+
+
+_LIMIT_WORDS = {"window": "its time window", "shift": "the end of the shift", "duration": "the teams' maximum round length"}
+
+
+def _why_left_out(i: int, routes: list, fleets: list[Fleet], travel: dict[str, tuple], modes: list[str], windows_s: NDArray,
+                  service_s: NDArray, load: NDArray, n_dep: int, keep: NDArray, prio: float, visited_priority: list[float]) -> str:
+    """Why a stop that some team could serve alone is not in the plan: the constraint that binds.
+
+    Stop ``i`` is tried at every position of every team's round (and in the rounds of teams left
+    idle): if it fits in time somewhere but every such team is out of supplies, capacity binds;
+    if it fits nowhere in time, the binding limits are named (window, shift end, round length)
+    with how its priority compares with the stops visited; if it fits somewhere in time and load,
+    the search left it out (it stopped at its time limit)."""
+    loc = n_dep + i
+    time_fits_but_full, fits, limits = [], [], set()
+    used = {}
+    for r in routes:
+        used[r.fleet] = used.get(r.fleet, 0) + 1
+    rounds = [(r.fleet, [n_dep + int(keep[v.stop]) for v in r.visits], int(r.load)) for r in routes]
+    rounds += [(k, [], 0) for k, f in enumerate(fleets) if used.get(k, 0) < f.count]
+    for fleet_index, seq, carried in rounds:
+        f = fleets[fleet_index]
+        seconds = travel[modes[f.profile]][0]
+        results = {_schedule(seq[:k] + [loc] + seq[k:], f, seconds, windows_s, service_s, n_dep) for k in range(len(seq) + 1)}
+        cap_ok = f.capacity is None or carried + int(load[i]) <= f.capacity
+        if "" in results:
+            (fits if cap_ok else time_fits_but_full).append(f)
+        else:
+            limits |= results
+    if fits:
+        return (f"it fits into {fits[0].name}'s round, but the search left it out (it stopped at its time limit; "
+                f"a longer search may add it)")
+    if time_fits_but_full:
+        f = time_fits_but_full[0]
+        return f"capacity: the teams with time for it carry no more supplies (it needs {int(load[i])}, {f.name} carries {f.capacity})"
+    which = " and ".join(_LIMIT_WORDS[x] for x in sorted(limits) if x in _LIMIT_WORDS) or "the shifts"
+    lower = [p for p in visited_priority if p < prio]
+    ranked = (f"no visited stop has a lower priority than its {prio:g}" if not lower
+              else f"{len(lower)} visited stop(s) of lower priority lie on the teams' way")
+    return f"time: no team's round has room for it before {which} ({ranked})"
+
+
 def _unservable(
     fleets: list[Fleet],
     travel: dict[str, tuple],
@@ -620,9 +700,19 @@ def _why_unservable(
             continue
         # earliest service start, then back at the depot; a late departure avoids waiting
         arrive = max(f.shift[0] + go, windows_s[i, 0])
-        longest = f.max_duration if f.max_duration is not None else f.shift[1] - f.shift[0]
-        if arrive > windows_s[i, 1] or arrive + service_s[i] + back > f.shift[1] or go + service_s[i] + back > longest:
-            why.add("outside every shift (its time window cannot be reached with the team back in time)")
+        alone = go + service_s[i] + back
+        if f.max_duration is not None and alone > f.max_duration:
+            why.add(f"a round to it alone takes {alone / 60:.0f} min, longer than the team's maximum of {f.max_duration / 60:g} min")
+            continue
+        if windows_s[i, 0] + service_s[i] + back > f.shift[1] or windows_s[i, 1] < f.shift[0]:
+            why.add(f"its time window ({clock(windows_s[i, 0] / 60)}–{clock(windows_s[i, 1] / 60)}) lies outside the shift "
+                    f"({clock(f.shift[0] / 60)}–{clock(f.shift[1] / 60)})")
+            continue
+        if arrive > windows_s[i, 1]:
+            why.add(f"its time window ends ({clock(windows_s[i, 1] / 60)}) before a team can arrive ({clock(arrive / 60)})")
+            continue
+        if arrive + service_s[i] + back > f.shift[1]:
+            why.add(f"a team cannot visit it and be back by the end of its shift ({clock(f.shift[1] / 60)})")
             continue
         return ""
     return "; ".join(sorted(why))

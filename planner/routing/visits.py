@@ -78,6 +78,7 @@ def assign_visitors(
     *,
     max_travel_min: float = 30.0,
     balance_slack: float = 0.1,
+    limit_reason: list[str] | None = None,
     time_limit: float = 60.0,
 ) -> VisitAssignment:
     """Balanced least-travel assignment of elders to visitors.
@@ -94,6 +95,9 @@ def assign_visitors(
     balance_slack
         Loads are capped at the capacity-proportional share × (1 + slack); where the caps leave
         reachable elders unassigned they are relaxed to the full capacity.
+    limit_reason
+        Per visitor, the words for what limits them (their stated capacity, or their visiting
+        days), used in the reason given to an elder nobody within reach can take.
     """
     if n_visitors == 0:
         raise ValueError("visitors: no visitors given")
@@ -120,7 +124,10 @@ def assign_visitors(
         visitor[e[chosen]] = v[chosen]
         travel[e[chosen]] = c[chosen] / 60.0
     for i in np.flatnonzero(reachable & (visitor < 0)):
-        reasons[int(i)] = "every visitor within reach is at capacity"
+        near = sorted(set(v[e == i].tolist()))
+        why = [limit_reason[k] if limit_reason else "at capacity" for k in near]
+        words = sorted(set(why))
+        reasons[int(i)] = f"every visitor within {max_travel_min:g} min is full: " + "; ".join(words)
     load = np.bincount(visitor[visitor >= 0], minlength=n_visitors).astype(np.int64)
     return VisitAssignment(visitor, travel, load, caps, reasons)
 
@@ -312,11 +319,15 @@ def plan_home_visits(
     days = month_days(year, month)
     # a visitor cannot take more elders than their open days allow at the usual frequency
     typical = max(1, int(np.median(freq[freq > 0])) if (freq > 0).any() else 1)
-    day_room = np.array([sum(d.weekday() in w for d in days) * max_visits_per_day // typical for w in weekdays], np.int64)
-    cap = np.minimum(capacity.astype(np.int64).to_numpy(), day_room)
+    open_days = np.array([sum(d.weekday() in w for d in days) for w in weekdays], np.int64)
+    day_room = open_days * max_visits_per_day // typical
+    stated = capacity.astype(np.int64).to_numpy()
+    cap = np.minimum(stated, day_room)
+    limit_reason = [f"out of visiting days ({n} open days × {max_visits_per_day} visits a day ÷ {typical} visits per elder = {r} elders)"
+                    if r < c else f"at capacity ({c} elders)" for n, r, c in zip(open_days, day_room, stated)]
     v, e, s = travel_pairs
     assignment = assign_visitors(np.asarray(v), np.asarray(e), np.asarray(s, float), len(visitors), len(elders), cap,
-                                 max_travel_min=max_travel_min, balance_slack=balance_slack)
+                                 max_travel_min=max_travel_min, balance_slack=balance_slack, limit_reason=limit_reason)
     table, missing = visit_calendar(assignment, freq, weekdays, np.asarray(order_key, float), year=year, month=month, max_visits_per_day=max_visits_per_day)
     table.insert(1, "elder_name", [names_e[i] for i in table["elder"]])
     table.insert(3, "visitor_name", [names_v[i] for i in table["visitor"]])
@@ -343,6 +354,17 @@ def plan_home_visits(
         "travel_limit_min": max_travel_min, "max_visits_per_day": max_visits_per_day,
     }
     return HomeVisitPlan(assigned, table, unserved, visitor_table, summary)
+
+
+BASE_TYPES = ("care_centre", "care_station", "flagship", "meal_hall")
+"""Facility types whose existing sites can host home visitors (social workers, volunteers' base)."""
+
+
+def visitor_bases(region: "Region") -> "gpd.GeoDataFrame":
+    """Where home visitors are based when the user names no bases: the region's *existing* care
+    facilities (never candidate sites, which are not open)."""
+    sites = region.sites
+    return sites[(sites["status"] == "existing") & sites["type"].isin(BASE_TYPES)][["site_id", "name", "type", "geometry"]].reset_index(drop=True)
 
 
 VISITOR_SPEED_MPS = 1.2
