@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,16 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def shared_data(name: str) -> Path:
-    """Path of a folder of ../shared/data, or skip the test with a clear message when absent."""
+    """Path of a folder of ../shared/data, or skip the test with a clear message when absent.
+
+    With ``PLANNER_REQUIRE_REFERENCE_DATA=1`` (as ``.ci/run`` sets it) a missing folder fails the
+    test instead: in CI the data is beside the clone, and a skipped reference test proves nothing.
+    """
     path = SHARED_DATA / name
     if not path.is_dir():
-        pytest.skip(f"reference data {path} is absent (it lives beside the project, never inside it)")
+        message = f"reference data {path} is absent (it lives beside the project, never inside it)"
+        if os.environ.get("PLANNER_REQUIRE_REFERENCE_DATA") == "1":
+            pytest.fail(message + "; PLANNER_REQUIRE_REFERENCE_DATA=1 requires it")
+        pytest.skip(message)
     return path
 

@@ -144,13 +144,24 @@ def test_p_center_opens_exactly_n_new_and_keeps_to_its_time_limit() -> None:
     assert int(timed.is_open.sum()) == 12
 
 
-def _milp_mclp(cover: np.ndarray, w: np.ndarray, p: int) -> float:
-    """MCLP as an independent MIP (scipy.optimize.milp): x sites, y covered points."""
+def _milp_mclp(cover: np.ndarray, w: np.ndarray, p: int, fixed: np.ndarray | None = None, units: np.ndarray | None = None,
+               minimum: np.ndarray | None = None) -> float:
+    """MCLP as an independent MIP (scipy.optimize.milp): x sites, y covered points; ``fixed`` sites
+    open (not counted in p), at least ``minimum[u]`` open sites in each unit ``u``."""
     D, S = cover.shape
+    fixed = np.zeros(S, bool) if fixed is None else fixed
     c = np.concatenate([np.zeros(S), -w])
-    A = np.vstack([np.hstack([-cover.astype(float), np.eye(D)]), np.concatenate([np.ones(S), np.zeros(D)])[None, :]])
-    res = milp(c, constraints=LinearConstraint(A, np.concatenate([np.full(D, -np.inf), [0]]), np.concatenate([np.zeros(D), [p]])),
-               integrality=np.concatenate([np.ones(S), np.zeros(D)]), bounds=Bounds(0, 1))
+    rows = [np.hstack([-cover.astype(float), np.eye(D)]), np.concatenate([(~fixed).astype(float), np.zeros(D)])[None, :]]
+    lo, hi = [np.full(D, -np.inf), [0]], [np.zeros(D), [p]]
+    if units is not None:
+        for u, need in enumerate(minimum):
+            if need > 0:
+                rows.append(np.concatenate([(units == u).astype(float), np.zeros(D)])[None, :])
+                lo.append([need])
+                hi.append([np.inf])
+    res = milp(c, constraints=LinearConstraint(np.vstack(rows), np.concatenate(lo), np.concatenate(hi)),
+               integrality=np.concatenate([np.ones(S), np.zeros(D)]), bounds=Bounds(np.concatenate([fixed.astype(float), np.zeros(D)]), 1))
+    assert res.status == 0
     return float(-res.fun)
 
 
@@ -170,3 +181,21 @@ def test_a_proven_plan_on_the_sample_matches_an_independent_mip(sample_region) -
     free = ~existing & ctx.is_candidate
     rest = _milp_mclp(pattern[~covered_by_existing][:, free], ctx.weights[~covered_by_existing], MEAL_SCENARIO.n_new)
     assert plan.summary["covered_persons"] == pytest.approx(float(ctx.weights[covered_by_existing].sum()) + rest, abs=0.2)
+
+
+def test_the_demo_care_plan_with_town_minimums_matches_an_independent_mip(sample_region) -> None:
+    """The care-centre plan (one per town, 3 new) claims proven optimal: scipy's MILP agrees."""
+    from api.demo import CARE_SCENARIO
+    from planner.scenario import _context, run_scenario
+
+    plan = run_scenario(sample_region, CARE_SCENARIO)
+    assert plan.summary["solver"]["proven_optimal"]
+    problem, ctx = _context(sample_region, CARE_SCENARIO)
+    pattern = np.zeros(ctx.coverage.shape, bool)
+    coo = ctx.coverage.tocoo()
+    pattern[coo.row, coo.col] = True
+    allowed = ctx.is_existing | ctx.is_candidate
+    bounds = problem.unit_bounds[0]
+    best = _milp_mclp(pattern[:, allowed], ctx.weights, CARE_SCENARIO.n_new, fixed=ctx.is_existing[allowed],
+                      units=bounds.site_unit[allowed], minimum=bounds.minimum)
+    assert plan.summary["covered_persons"] == pytest.approx(best, abs=0.2)
