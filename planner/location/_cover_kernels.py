@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner.location._median_kernels import stalled
+
 
 @njit(cache=True, nogil=True)
 def _unit_ok_add(unit, count, umax, j):
@@ -331,10 +333,7 @@ def mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, target, iterat
             best_chosen[:] = chosen
             stall = 0
         else:
-            stall += 1
-            if stall >= patience:
-                theta *= 0.5
-                stall = 0
+            stall, theta = stalled(stall, patience, theta)
         if best <= target or theta < 1e-5:
             break
         count[:] = 0.0

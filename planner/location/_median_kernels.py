@@ -300,6 +300,17 @@ def lagrangian_value(order, Cs, lam, status, p_total, rho, chosen):
 
 
 @njit(cache=True, nogil=True)
+def stalled(stall, patience, theta):
+    """One more subgradient step without progress: halve the step factor every ``patience`` of them.
+
+    Returns ``(stall, theta)``."""
+    stall += 1
+    if stall >= patience:
+        return 0, theta * 0.5
+    return stall, theta
+
+
+@njit(cache=True, nogil=True)
 def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, patience, lam_cap):
     """Maximise the Lagrangian dual from ``lam`` by subgradient steps (Polyak length towards ``target``).
 
@@ -337,10 +348,7 @@ def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, pati
             best_chosen[:] = chosen
             stall = 0
         else:
-            stall += 1
-            if stall >= patience:
-                theta *= 0.5
-                stall = 0
+            stall, theta = stalled(stall, patience, theta)
         if best >= target or theta < 1e-4:
             break
         norm = 0.0
