@@ -144,7 +144,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     db: Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: SQLite file in --data-dir).")] = None,
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the database and map assets.")] = Path("planner-data"),
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the database, snapshots, access log and map assets.")] = Path("planner-data"),
+    workers: Annotated[int, typer.Option(help="Scenario jobs solved at the same time (worker processes).")] = 1,
+    rate_per_minute: Annotated[float, typer.Option("--rate-per-minute", help="Requests per minute per key (beyond: 429 with Retry-After).")] = 120.0,
+    max_jobs: Annotated[int, typer.Option("--max-jobs", help="Scenario jobs queued or running at most (beyond: 503).")] = 20,
+    inline_solves: Annotated[int, typer.Option("--inline-solves", help="Suggestions and patrols solved inside requests at the same time.")] = 2,
     cache_dir: CacheOpt = None,
 ) -> None:
     """Start the HTTP service (OpenAPI docs at /docs, offline) on the sample region or REGION."""
@@ -153,7 +157,7 @@ def serve(
     import uvicorn
 
     from api import store as db_mod
-    from api.service import Settings, create_app
+    from api.service import Settings, StartupError, create_app
 
     try:
         with steps() as step:
@@ -161,20 +165,26 @@ def serve(
             loaded = open_region(region, cache_dir, progress=step)
     except (DataError, ValueError) as exc:
         fail(exc)
+    new_folder = not data_dir.exists()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if new_folder:
+        os.chmod(data_dir, 0o700)  # only the service's user reads the database, snapshots and logs
     url = db or os.environ.get("PLANNER_DB_URL") or db_mod.default_db_url(data_dir)
     store = db_mod.Store(url)
     admin = os.environ.get("PLANNER_ADMIN_KEY")
     if store.count_keys() == 0 and not admin:
         _, admin = store.create_key("first admin", "admin")
-        key_file = data_dir / "admin-key.txt"
-        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file = db_mod.private_file(data_dir / "admin-key.txt")  # mode 0600 before the key is written
         key_file.write_text(admin + "\n", encoding="utf-8")
-        key_file.chmod(0o600)
         console.print(f"[bold]first start: admin key[/] {admin}  (also in {key_file}; shown once)")
     store.engine.dispose()
-    application = create_app(Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url,
-                                      data_dir=data_dir, admin_key=admin,
-                                      suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256"))))
+    settings = Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url, data_dir=data_dir,
+                        admin_key=admin, workers=workers, rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
+                        inline_solves=inline_solves, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")))
+    try:
+        application = create_app(settings)
+    except StartupError as exc:
+        fail(exc)
     console.print(f"serving {loaded.name} at http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run(application, host=host, port=port, log_level="warning")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ region_versions = Table(
     Column("note", Text, nullable=False),
     Column("fingerprint", String(64)),
     Column("upload_id", Integer),
+    Column("change", String(10)),  # add (the upload's sites join) or remove (they leave)
     Column("sites", Integer),
     Column("created_by", Integer, ForeignKey("api_keys.id")),
     Column("created_at", DateTime, nullable=False),
@@ -97,7 +99,25 @@ uploads = Table(
     Column("filename", String(255), nullable=False),
     Column("geojson", Text, nullable=False),
     Column("features", Integer, nullable=False),
+    Column("facility_type", String(40)),
+    Column("status", String(20)),  # proposed, approved, rejected, withdrawn, deleted (None: approved, from before governance)
+    Column("decided_by", Integer, ForeignKey("api_keys.id")),
+    Column("decided_at", DateTime),
+    Column("decision_note", Text),
     Column("created_by", Integer, ForeignKey("api_keys.id")),
+    Column("created_at", DateTime, nullable=False),
+)
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key_id", Integer),
+    Column("key_name", String(200)),
+    Column("role", String(20)),
+    Column("action", String(40), nullable=False),
+    Column("target", String(40), nullable=False),
+    Column("target_id", String(100)),
+    Column("region", String(100)),
+    Column("detail", JSON),
     Column("created_at", DateTime, nullable=False),
 )
 patrols = Table(
@@ -132,11 +152,27 @@ def default_db_url(folder: Path) -> str:
     return f"sqlite:///{(folder / 'planner.db').resolve()}"
 
 
+def private_file(path: Path) -> Path:
+    """Create ``path`` (empty) readable and writable by its owner only, before anything is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # also when it existed with looser permissions
+    return path
+
+
 class Store:
     """Tables over one engine; every method is one short transaction."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            database = Path(url[len("sqlite:///"):])
+            private_file(database)  # the key hashes and plans are nobody else's business
+            for extra in ("-wal", "-shm"):  # SQLite creates these with the database's permissions; make sure
+                side = database.with_name(database.name + extra)
+                if side.exists():
+                    os.chmod(side, 0o600)
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -175,6 +211,12 @@ class Store:
                                                       station=station, revoked=False, created_at=now()))
             return int(row.inserted_primary_key[0]), secret
 
+    def any_key_by_secret(self, secret: str) -> dict | None:
+        """The key with this secret, revoked or not, or None."""
+        with self.engine.connect() as con:
+            row = con.execute(select(api_keys).where(api_keys.c.key_hash == hash_key(secret))).mappings().first()
+            return dict(row) if row else None
+
     def key_by_secret(self, secret: str) -> dict | None:
         """The active key with this secret, or None."""
         with self.engine.connect() as con:
@@ -193,6 +235,11 @@ class Store:
             return False
         with self.engine.begin() as con:
             return con.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked=True)).rowcount > 0
+
+    def count_active_keys(self) -> int:
+        """Number of keys not revoked."""
+        with self.engine.connect() as con:
+            return len(con.execute(select(api_keys.c.id).where(api_keys.c.revoked.is_(False))).all())
 
     def count_keys(self) -> int:
         """Number of keys (revoked included)."""
@@ -214,10 +261,11 @@ class Store:
             row = con.execute(select(table).where(table.c.id == row_id)).mappings().first()
             return dict(row) if row else None
 
-    def rows(self, table: Table, *where: Any, limit: int = 200) -> list[dict]:
-        """Rows matching the conditions, newest first."""
+    def rows(self, table: Table, *where: Any, limit: int = 200, offset: int = 0) -> list[dict]:
+        """Rows matching the conditions, newest first (``offset`` rows skipped)."""
         with self.engine.connect() as con:
-            return [dict(r) for r in con.execute(select(table).where(*where).order_by(table.c.id.desc()).limit(limit)).mappings().all()]
+            query = select(table).where(*where).order_by(table.c.id.desc()).limit(limit).offset(offset)
+            return [dict(r) for r in con.execute(query).mappings().all()]
 
     def set(self, table: Table, row_id: int, **values: Any) -> None:
         """Update one row."""

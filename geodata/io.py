@@ -25,9 +25,11 @@ from geodata.projection import WGS84, require_crs
 TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"}
 VECTOR_SUFFIXES = {".geojson", ".json", ".shp", ".gpkg", ".zip", ".fgb", ".parquet", ".geoparquet"}
 _ENCODINGS = ("utf-8-sig", "gb18030")
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+"""Largest total size of the parts of an .xlsx workbook once unzipped, bytes (a zip bomb is refused)."""
 
 
-def read_table(path: str | Path | bytes, *, name: str | None = None) -> pd.DataFrame:
+def read_table(path: str | Path | bytes, *, name: str | None = None, max_unzipped_bytes: int = MAX_UNZIPPED_BYTES) -> pd.DataFrame:
     """Read a CSV or Excel table into a DataFrame of strings/numbers.
 
     Parameters
@@ -36,6 +38,9 @@ def read_table(path: str | Path | bytes, *, name: str | None = None) -> pd.DataF
         A file path, or the raw bytes of an upload (then ``name`` gives the file name/suffix).
     name
         File name used for messages and to tell CSV from Excel when ``path`` is bytes.
+    max_unzipped_bytes
+        An .xlsx/.xlsm workbook (a zip archive) whose parts add up to more than this many bytes
+        once unzipped is refused before it is opened.
     """
     label = name or (str(path) if not isinstance(path, bytes) else "upload")
     suffix = Path(label).suffix.lower()
@@ -50,6 +55,7 @@ def read_table(path: str | Path | bytes, *, name: str | None = None) -> pd.DataF
         raise DataError("file is empty", source=label)
     try:
         if suffix in {".xlsx", ".xlsm", ".xls"}:
+            check_unzipped_size(raw, label, max_unzipped_bytes)
             frame = pd.read_excel(_io.BytesIO(raw))
         else:
             sep = "\t" if suffix == ".tsv" else None
@@ -70,6 +76,22 @@ def read_table(path: str | Path | bytes, *, name: str | None = None) -> pd.DataF
         raise DataError("table has no rows", source=label)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def check_unzipped_size(raw: bytes, label: str, limit: int) -> None:
+    """Refuse a zip archive (e.g. an .xlsx workbook) whose parts unzip to more than ``limit`` bytes.
+
+    The sizes are those the archive declares; Python's zip reader never inflates a part beyond
+    its declared size, so they bound what reading it can cost."""
+    import zipfile
+
+    if not zipfile.is_zipfile(_io.BytesIO(raw)):
+        return  # an old .xls, or not a workbook: the reader says so
+    with zipfile.ZipFile(_io.BytesIO(raw)) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+    if total > limit:
+        raise DataError(f"workbook unzips to {total / 1024 / 1024:,.0f} MB, more than the {limit / 1024 / 1024:,.0f} MB accepted "
+                        "(a compressed 'zip bomb', or a table to split)", source=label, field="file")
 
 
 def read_vector(path: str | Path | gpd.GeoDataFrame, *, layer: str | None = None, name: str | None = None) -> gpd.GeoDataFrame:

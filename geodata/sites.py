@@ -22,7 +22,7 @@ import shapely
 from geodata.chinacoords import to_wgs84 as china_to_wgs84
 from geodata.errors import DataError, DataIssue
 from geodata.columns import PLACE_TARGETS, SITE_TARGETS, resolve_columns
-from geodata.io import VECTOR_SUFFIXES, points_from_table, read_table, read_vector
+from geodata.io import MAX_UNZIPPED_BYTES, VECTOR_SUFFIXES, points_from_table, read_table, read_vector
 from geodata.projection import WGS84
 from geodata.vocabulary import FACILITY_TYPES, SITE_STATUSES, normalise_facility_type
 
@@ -56,6 +56,7 @@ def read_sites(
     default_status: str | None = None,
     fields: Mapping[str, str] | None = None,
     id_prefix: str = "site",
+    max_unzipped_bytes: int = MAX_UNZIPPED_BYTES,
 ) -> tuple[gpd.GeoDataFrame, list[DataIssue]]:
     """Read sites from CSV/Excel (lon/lat columns) or a vector file (points; polygons use their centre).
 
@@ -73,6 +74,8 @@ def read_sites(
         Our column → the file's column, e.g. ``{"name": "名称", "capacity": "床位"}``.
     id_prefix
         Prefix of generated ids when the file has no ``id`` column.
+    max_unzipped_bytes
+        Largest unzipped size of an Excel workbook, bytes (see :func:`geodata.io.read_table`).
 
     Returns
     -------
@@ -104,7 +107,7 @@ def read_sites(
     elif isinstance(source, bytes) and suffix == ".json":
         raise DataError("upload .geojson for vector sites", source=label)
     else:
-        raw = read_table(source, name=label)
+        raw = read_table(source, name=label, max_unzipped_bytes=max_unzipped_bytes)
         table, more = points_from_table(raw, label, columns=fields, coords=coords)
         issues += more
 

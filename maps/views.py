@@ -231,7 +231,7 @@ def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | No
 
 
 def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, office_plan: Plan | None = None,
-                   lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
+                   lang: Lang = "zh", basemap: str | Basemap | None = None, suppress_below: float | None = None) -> folium.Map:
     """Street office's map: its town only, the plan's new sites numbered by rank with residents added.
 
     ``plan`` must be a town scenario (``Scenario(town=...)``).  ``office_sites`` (WGS-84 points

@@ -20,6 +20,7 @@ from api import store as db
 from api.service import Settings, create_app, wait_for_job
 from geodata.chinacoords import wgs84_to_gcj02
 from geodata.export import excel_bytes
+from tests.limits import UNLIMITED
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "pk_admin_for_tests_0123456789"
@@ -28,7 +29,8 @@ ADMIN = "pk_admin_for_tests_0123456789"
 @pytest.fixture(scope="module")
 def app_and_keys(sample_region, tmp_path_factory):
     folder = tmp_path_factory.mktemp("api")
-    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=5))
+    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=5,
+                              **UNLIMITED))
     client = TestClient(app)
     a = {"X-API-Key": ADMIN}
     station = sample_region.sites[sample_region.sites["status"] == "existing"]["name"].iloc[0]
@@ -89,6 +91,9 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
     spare = client.post("/keys", json={"name": "spare", "role": "planner"}, headers=h(ADMIN)).json()["id"]
     town3 = sample_region.units[sample_region.units["unit_id"] == "town-3"].geometry.iloc[0].representative_point()
     upload = {"file": ("sites.csv", f"name,lon,lat\n新点,{town3.x},{town3.y}\n".encode(), "text/csv")}
+    office, planner = h(keys["street_office"]), p
+    to_approve, to_reject, to_read = (client.post("/regions/sample/uploads", files=upload, headers=office).json()["id"] for _ in range(3))
+    to_delete = client.post("/regions/sample/uploads", files=upload, headers=planner).json()["id"]
     everyone = {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}
     public = {**everyone, None: 200}
     calls = [
@@ -101,6 +106,12 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/regions/{region_id}/layers/{layer}", None, everyone),
         ("get", "/regions/{region_id}/versions", None, {"admin": 200, "planner": 200}),
         ("post", "/regions/{region_id}/uploads", upload, {"admin": 201, "planner": 201, "street_office": 201}),
+        ("get", "/regions/{region_id}/uploads", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("get", "/uploads/{read_upload}", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("post", "/uploads/{approve_upload}/approve", None, {"admin": 409, "planner": 200}),  # planner first; then no longer pending
+        ("post", "/uploads/{reject_upload}/reject", None, {"admin": 409, "planner": 200}),
+        ("delete", "/uploads/{upload_id}", None, {"admin": 409, "planner": 200}),  # a planner's upload: not the office's to delete
+        ("get", "/audit", None, {"admin": 200, "planner": 200}),
         ("get", "/keys", None, {"admin": 200}),
         ("post", "/keys", {"name": "x", "role": "planner"}, {"admin": 201}),
         ("delete", "/keys/{key_id}", None, {"admin": 200}),
@@ -125,7 +136,8 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/patrols/{other_patrol}", None, {"admin": 200, "planner": 200}),  # another station's
     ]
     ids = {"region_id": "sample", "layer": "units", "key_id": spare, "scenario_id": scenario, "job_id": job, "plan_id": plan,
-           "suggestion_plan": sug, "patrol_id": patrol, "other_patrol": planner_patrol}
+           "suggestion_plan": sug, "patrol_id": patrol, "other_patrol": planner_patrol,
+           "read_upload": to_read, "approve_upload": to_approve, "reject_upload": to_reject, "upload_id": to_delete}
     for method, template, body, allowed in calls:
         path = template.format(**ids)
         for role in ("patrol", "street_office", "planner", "admin", None):  # admin late: DELETE succeeds once
@@ -134,7 +146,13 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
             expected = allowed.get(role, 401 if role is None else 403)
             assert r.status_code == expected, f"{role} {method.upper()} {path}: {r.status_code} {r.text[:200]}"
     # every operation of the service is in the table above
-    covered = {(m.upper(), tpl.replace("{suggestion_plan}", "{plan_id}").replace("{other_patrol}", "{patrol_id}")) for m, tpl, _, _ in calls}
+    aliases = {"{suggestion_plan}": "{plan_id}", "{other_patrol}": "{patrol_id}", "{read_upload}": "{upload_id}", "{approve_upload}": "{upload_id}",
+               "{reject_upload}": "{upload_id}"}
+    covered = set()
+    for m, tpl, _, _ in calls:
+        for alias, name in aliases.items():
+            tpl = tpl.replace(alias, name)
+        covered.add((m.upper(), tpl))
     declared = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
     assert declared <= covered, f"endpoints missing from the role table: {sorted(declared - covered)}"
     # a street office reads its own town's demand only
@@ -152,15 +170,20 @@ def test_uploads_gcj02_and_bad_files(app_and_keys, sample_region) -> None:
                     data={"coords": "gcj02", "kind": "candidates"})
     assert r.status_code == 201, r.text
     upload = r.json()["id"]
-    # an upload makes a new region version; the version plans ran on is never changed in place
+    assert r.json()["status"] == "proposed" and r.json()["region_version"] is None  # an office proposes; the region is unchanged
+    # the office may already ask for suggestions among its own proposed candidates
+    sug = client.post("/regions/sample/suggestions", json={"town": "town-3", "k": 1, "upload_id": upload}, headers=office)
+    assert sug.status_code == 200 and sug.json()["sites"][0]["name"] == "社区饭堂" and sug.json()["proposal"]
+    assert sug.json()["town_name"] == sample_region.units.set_index("unit_id").loc["town-3", "name"]
+    # approved, it makes a new region version; the version plans ran on is never changed in place
+    approved = client.post(f"/uploads/{upload}/approve", json={"note": "好"}, headers=h(keys["planner"]))
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
     versions = app.state.planner.versions["sample"]
-    new = r.json()["region_version"]
+    new = approved.json()["region_version"]
     assert versions[new].sites["name"].eq("社区饭堂").any() and not versions[new - 1].sites["name"].eq("社区饭堂").any()
     assert not sample_region.sites["name"].eq("社区饭堂").any()
     listed = client.get("/regions/sample/versions", headers=h(keys["planner"])).json()
     assert listed[0]["version"] == new and listed[0]["upload_id"] == upload and listed[0]["parent"] == new - 1
-    sug = client.post("/regions/sample/suggestions", json={"town": "town-3", "k": 1, "upload_id": upload}, headers=office)
-    assert sug.status_code == 200 and sug.json()["sites"][0]["name"] == "社区饭堂"
     far = b"name,lon,lat\nfar away,113.75,23.02\n"
     r = client.post("/regions/sample/uploads", headers=h(keys["planner"]), files={"file": ("far.csv", far, "text/csv")})
     assert r.status_code == 422 and "outside region" in r.json()["detail"] and "far away" in r.json()["detail"]
@@ -297,7 +320,8 @@ def test_fuzz_no_server_errors(sample_region, tmp_path_factory) -> None:
     from hypothesis import strategies as st
 
     folder = tmp_path_factory.mktemp("fuzz")
-    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=1.0))
+    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=1.0,
+                              **UNLIMITED))
     client = TestClient(app, raise_server_exceptions=False)
     office = client.post("/keys", json={"name": "o", "role": "street_office", "town": "town-3"}, headers=h(ADMIN)).json()["key"]
     spare_keys = [client.post("/keys", json={"name": f"spare {k}", "role": "planner"}, headers=h(ADMIN)).json()["id"] for k in range(3)]

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api import store as db
 from api.service import Settings, create_app, wait_for_job
+from tests.limits import UNLIMITED
 
 ADMIN = "pk_admin_for_job_tests_0123456789"
 SLOW = {"name": "slow", "facility_type": "meal_point", "model": "pmedian", "n_new": 15, "capacitated": True, "allow_unserved": True,
@@ -25,7 +26,7 @@ SLOW = {"name": "slow", "facility_type": "meal_point", "model": "pmedian", "n_ne
 
 
 def _app(region, folder, **settings):
-    app = create_app(Settings(regions={"city": region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, **settings))
+    app = create_app(Settings(regions={"city": region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, **{**UNLIMITED, **settings}))
     client = TestClient(app)
     a = {"X-API-Key": ADMIN}
     planner = {"X-API-Key": client.post("/keys", json={"name": "p", "role": "planner"}, headers=a).json()["key"]}
@@ -104,7 +105,7 @@ def test_a_stored_plan_is_drawn_from_its_snapshot_after_a_restart_and_an_upload(
                      data={"kind": "candidates", "facility_type": "meal_point"})
     assert up.status_code == 201 and up.json()["region_version"] == 2
     # a restart: a new service on the same database and folder, nothing in memory
-    app2 = create_app(Settings(regions={"city": small_city}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=ADMIN))
+    app2 = create_app(Settings(regions={"city": small_city}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=ADMIN, **UNLIMITED))
     client2 = TestClient(app2)
     after_map = client2.get(f"/plans/{plan_id}/map", headers=planner).text
     assert _marker_sites(after_map) == drawn  # the very same numbers

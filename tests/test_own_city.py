@@ -29,6 +29,7 @@ from geodata.bureau_files import china_city_spec, write_bureau_files
 from geodata.chinacoords import gcj02_to_wgs84, wgs84_to_gcj02
 from geodata.region import Region
 from geodata.synthetic import synthetic_region
+from tests.limits import UNLIMITED
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = dataclasses.replace(china_city_spec(3), n_demand=3000)
@@ -283,7 +284,7 @@ def test_the_service_on_a_region_without_roads(full_city, tmp_path) -> None:
     from api.service import Settings, create_app, wait_for_job
 
     admin = "pk_admin_for_own_city_0123456789"
-    app = create_app(Settings(regions={"city": full_city}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=admin, solve_time_cap=10))
+    app = create_app(Settings(regions={"city": full_city}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=admin, solve_time_cap=10, **UNLIMITED))
     client = TestClient(app)
     a = {"X-API-Key": admin}
     station = full_city.sites.loc[full_city.sites["type"] == "rescue_station", "name"].iloc[0]

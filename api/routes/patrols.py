@@ -1,0 +1,106 @@
+"""Patrol rounds from a station: planned inside the request (under the inline-solve limit and time
+cap), stored as snapshots; GeoJSON, GPX and maps are drawn from what was stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import geopandas as gpd
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from api import store as db
+from api.deps import StateDep, Who, require
+from api.schemas import PatrolIn
+from api.snapshots import save_patrol
+from api.state import ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, new_snapshot, patrol_object, region_at, remember, version_of
+from geodata.export import gpx_xml
+from geodata.region import Region
+from maps.base import render_html
+from maps.views import patrol_map
+from planner.routing.patrol import CAMPAIGNS, Team, apply_campaign, plan_patrols, stops_from_spots
+
+router = APIRouter(tags=["patrols"])
+
+
+def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[Team]]:
+    """Depot, stops and teams of a patrol request (422 naming what is wrong)."""
+    depots = region.sites[region.sites["name"].astype(str) == body.station][["name", "geometry"]].head(1).reset_index(drop=True)
+    if depots.empty:
+        raise ApiError(422, f"unknown station {body.station!r}", "station")
+    spots = region.layers.get("patrol_spots")
+    if spots is None or len(spots) == 0:
+        raise ApiError(422, f"region '{region.name}' has no patrol spots", "region")
+    stops = stops_from_spots(spots, limit=body.spots, kinds=tuple(body.kinds) if body.kinds else None)
+    if len(stops) == 0:
+        raise ApiError(422, "no patrol spot of the requested kinds", "kinds")
+    if body.campaign:
+        stops = apply_campaign(stops, spots, CAMPAIGNS[body.campaign])
+    teams = [Team(t.name, body.station, count=t.count, mode=t.mode, shift=(t.shift_start.replace("：", ":"), t.shift_end.replace("：", ":")),
+                  max_duration_min=t.max_duration_min, capacity=t.capacity) for t in body.teams]
+    return depots, stops, teams
+
+
+@router.post("/regions/{region_id}/patrols", status_code=201)
+def create_patrol(region_id: str, body: PatrolIn, who: Who, state: StateDep) -> dict:
+    """Patrol team: plan a shift (or a heat/cold campaign) from a station over the region's
+    highest-priority patrol spots. Planned inside the request: at most ``inline_solves`` at a time
+    (503 with Retry-After beyond), the search within ``inline_time_cap_s`` seconds."""
+    require(who, "planner", "patrol")
+    region = region_at(state, region_id)
+    if who.role == "patrol" and body.station != who.station:
+        raise ApiError(403, "a patrol key may plan from its own station only")
+    depots, stops, teams = _patrol_inputs(region, body)
+    with inline_slot(state):
+        try:
+            patrol = plan_patrols(region, stops, depots, teams, time_limit=inline_time_limit(state, body.time_limit), seed=body.seed)
+        except ValueError as exc:
+            raise ApiError(422, str(exc)) from exc
+    gpx = gpx_xml(patrol.gpx_tracks()).encode("utf-8")
+    payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
+    folder, snapshot = new_snapshot(state, "patrols")
+    save_patrol(patrol, folder)
+    patrol_id = state.store.add(db.patrols, region=region_id, region_version=version_of(region), station=body.station, spec=body.model_dump(),
+                                payload=payload, geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx,
+                                snapshot=snapshot, created_by=who.id)
+    remember(state, state.patrol_cache, patrol_id, patrol)
+    return {"id": patrol_id, **payload, "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx",
+                                                  "map": f"/patrols/{patrol_id}/map"}}
+
+
+def _row(state: State, patrol_id: int, who: Caller) -> dict:
+    row = state.store.get(db.patrols, patrol_id)
+    if row is None:
+        raise ApiError(404, "no such patrol plan")
+    if who.role in ("admin", "planner") or (who.role == "patrol" and row["station"] == who.station):
+        return row
+    raise ApiError(403, "this patrol plan belongs to another station")
+
+
+@router.get("/patrols/{patrol_id}")
+def get_patrol(patrol_id: int, who: Who, state: StateDep) -> dict:
+    """A patrol plan: per team the stops with arrival times; unserved stops with reasons."""
+    row = _row(state, patrol_id, who)
+    return {"id": row["id"], "station": row["station"], **row["payload"]}
+
+
+@router.get("/patrols/{patrol_id}/geojson")
+def patrol_geojson(patrol_id: int, who: Who, state: StateDep) -> Response:
+    """Depot, stops and road legs as GeoJSON."""
+    return Response(_row(state, patrol_id, who)["geojson"], media_type="application/geo+json")
+
+
+@router.get("/patrols/{patrol_id}/gpx")
+def patrol_gpx(patrol_id: int, who: Who, state: StateDep) -> Response:
+    """Routes for phones (GPX 1.1)."""
+    return Response(_row(state, patrol_id, who)["gpx"], media_type="application/gpx+xml",
+                    headers={"Content-Disposition": f'attachment; filename="patrol-{patrol_id}.gpx"'})
+
+
+@router.get("/patrols/{patrol_id}/map", response_class=HTMLResponse)
+def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+                     print_mode: bool = False) -> HTMLResponse:
+    """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
+    patrol = patrol_object(state, _row(state, patrol_id, who))
+    return HTMLResponse(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]

@@ -1,0 +1,81 @@
+"""Stored plans: JSON, GeoJSON, compliance, map and Excel, all drawn from what was stored (never
+solved again); below planner level with small counts suppressed (see api.privacy)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
+
+from api import store as db
+from api.deps import StateDep, Who, check_plan_access
+from api.privacy import geojson_for, plan_payload_for
+from api.state import ASSET_URL, Caller, State, plan_object
+from geodata.export import excel_bytes
+from maps.base import render_html
+from maps.views import compliance_map, coverage_map, suggestion_map
+from planner.report import PERCENT_HEADERS, plan_tables
+
+router = APIRouter(tags=["plans"])
+Lang = Annotated[str, Query(pattern="^(zh|en)$")]
+
+
+def _row(state: State, plan_id: int, who: Caller) -> dict:
+    return check_plan_access(who, state.store.get(db.plans, plan_id))
+
+
+def _payload(state: State, row: dict, who: Caller) -> dict:
+    return plan_payload_for(who.role, row["payload"], state.settings.privacy_min_count)
+
+
+@router.get("/plans/{plan_id}")
+def plan(plan_id: int, who: Who, state: StateDep) -> dict:
+    """A plan as JSON: summary (solver, bound, gap), compliance, sites, units."""
+    row = _row(state, plan_id, who)
+    return {"id": row["id"], "kind": row["kind"], "region": row["region"], **_payload(state, row, who),
+            "links": {"geojson": f"/plans/{plan_id}/geojson", "map": f"/plans/{plan_id}/map", "excel": f"/plans/{plan_id}/excel"}}
+
+
+@router.get("/plans/{plan_id}/geojson")
+def plan_geojson(plan_id: int, who: Who, state: StateDep) -> Response:
+    """The plan's open sites as GeoJSON (WGS-84)."""
+    row = _row(state, plan_id, who)
+    group = row["payload"].get("summary", {}).get("group")
+    text = geojson_for(who.role, row["geojson"], group, state.settings.privacy_min_count)
+    return Response(text, media_type="application/geo+json")
+
+
+@router.get("/plans/{plan_id}/compliance")
+def plan_compliance(plan_id: int, who: Who, state: StateDep) -> dict:
+    """Compliance of the plan with each work-plan target, and the units failing."""
+    row = _row(state, plan_id, who)
+    return {"compliant": row["payload"]["summary"].get("compliant"), "targets": row["payload"]["compliance"]}
+
+
+@router.get("/plans/{plan_id}/map", response_class=HTMLResponse)
+def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query(pattern="^(coverage|compliance|suggestion)$")] = "coverage",
+             lang: Lang = "zh") -> HTMLResponse:
+    """The plan's map as HTML (assets served by this service; works without internet). A town's
+    suggestions are always drawn as a suggestion map."""
+    row = _row(state, plan_id, who)
+    stored = plan_object(state, row)
+    planner_level = who.role in ("admin", "planner")
+    if kind == "suggestion" or row["kind"] == "suggestion":
+        m = suggestion_map(stored, lang=lang, suppress_below=None if planner_level else state.settings.privacy_min_count)  # type: ignore[arg-type]
+    elif kind == "compliance":
+        m = compliance_map(stored, lang=lang)  # type: ignore[arg-type]
+    else:
+        m = coverage_map(stored, lang=lang)  # type: ignore[arg-type]
+    return HTMLResponse(render_html(m, ASSET_URL))
+
+
+@router.get("/plans/{plan_id}/excel")
+def plan_excel(plan_id: int, who: Who, state: StateDep, lang: Lang = "zh",
+               coords_out: Annotated[str | None, Query(pattern="^(gcj02|bd09)$", description="add Amap (gcj02) or Baidu (bd09) coordinates")] = None) -> Response:
+    """The stored plan's workbook: summary, sites, towns and communities, headers in ``lang``
+    with units (人, 分钟), types, statuses and compliance in words; drawn from the stored plan."""
+    row = _row(state, plan_id, who)
+    content = excel_bytes(plan_tables(_payload(state, row, who), lang, [coords_out] if coords_out else []), percent_columns=PERCENT_HEADERS)
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.xlsx"'})

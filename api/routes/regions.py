@@ -1,0 +1,68 @@
+"""Regions: their summaries, versions and layers, each role seeing what it may (see api.privacy)."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api import store as db
+from api.deps import StateDep, Who, require
+from api.privacy import LAYER_ACCESS, demand_by_community, summary_for
+from api.state import ApiError, geojson_of, region_at, version_of
+
+router = APIRouter(tags=["regions"])
+
+
+@router.get("/regions")
+def regions(who: Who, state: StateDep) -> list[dict]:
+    """Regions served, with their data labels and latest versions."""
+    return [{"id": rid, "name": r.name, "synthetic": r.is_synthetic, "data": r.data_label, "version": version_of(region_at(state, rid))}
+            for rid, r in state.settings.regions.items()]
+
+
+@router.get("/regions/{region_id}/versions")
+def region_versions(region_id: str, who: Who, state: StateDep) -> list[dict]:
+    """Planner: the region's versions, newest first; approved uploads add one, deletions another."""
+    require(who, "planner")
+    region_at(state, region_id)
+    rows = state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=1000)
+    chain = state.versions[region_id]
+    return [{"version": r["version"], "parent": r["parent"], "note": r["note"], "upload_id": r["upload_id"], "change": r["change"],
+             "sites": len(chain[r["version"]].sites) if r["version"] in chain else r["sites"], "available": r["version"] in chain,
+             "created_at": str(r["created_at"])} for r in rows]
+
+
+@router.get("/regions/{region_id}")
+def region_summary(region_id: str, who: Who, state: StateDep) -> dict:
+    """Units, population groups, networks and facilities of a region (its latest version); below
+    planner level per-town counts under the privacy threshold are suppressed."""
+    region = region_at(state, region_id)
+    summary = json.loads(json.dumps(region.summary(), default=str, ensure_ascii=False))
+    return {**summary_for(who.role, summary, state.settings.privacy_min_count), "version": version_of(region)}
+
+
+@router.get("/regions/{region_id}/layers/{layer}")
+def region_layer(region_id: str, layer: str, who: Who, state: StateDep) -> Response:
+    """A layer as GeoJSON. Planners see every layer as stored; a street office its own town, with
+    people only as suppressed counts per community; a patrol key what a patrol needs (see
+    docs/PRIVACY.md)."""
+    region = region_at(state, region_id)
+    frames = {"units": region.units, "demand": region.demand, "sites": region.sites, **region.layers}
+    if layer not in frames:
+        raise ApiError(404, f"no layer {layer!r} (layers: {', '.join(frames)})", "layer")
+    rule = LAYER_ACCESS.get(layer, {}).get("planner" if who.role == "admin" else who.role, "no")
+    if rule == "no":
+        raise ApiError(403, f"the role '{who.role}' may not read the {layer} layer (personal or not needed)", "layer")
+    frame = frames[layer]
+    if who.role == "street_office":
+        if layer == "demand":
+            frame = demand_by_community(region, who.town or "", state.settings.privacy_min_count)
+        elif layer == "units":
+            frame = frame[(frame["unit_id"] == who.town) | (frame.get("parent_id") == who.town)]
+        elif "town" in frame:
+            frame = frame[frame["town"] == who.town]
+        else:
+            raise ApiError(403, "a street office may read only the layers of its own town")
+    return Response(json.dumps(geojson_of(frame), ensure_ascii=False), media_type="application/geo+json")

@@ -1,0 +1,129 @@
+"""Scenarios and their jobs: stored against a region version, run in worker processes (api.jobs)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import store as db
+from api.deps import StateDep, Who, require
+from api.jobs import Outcome
+from api.schemas import ScenarioIn
+from api.snapshots import load_plan
+from api.state import ApiError, State, new_snapshot, region_at, scenario_of, store_plan, town_id, version_of
+
+router = APIRouter(tags=["scenarios"])
+
+
+@router.post("/regions/{region_id}/scenarios", status_code=201)
+def create_scenario(region_id: str, body: ScenarioIn, who: Who, state: StateDep) -> dict:
+    """Planner: store a scenario (validated against its region version)."""
+    require(who, "planner")
+    spec = body.model_dump()
+    region = region_at(state, region_id, spec.pop("region_version"))
+    version = version_of(region)
+    if state.settings.solve_time_cap:
+        spec["time_limit"] = min(spec["time_limit"], state.settings.solve_time_cap)
+    if spec.get("town"):
+        spec["town"] = town_id(region, spec["town"])
+    scenario = scenario_of(spec)
+    try:
+        scenario.validate(region)
+    except (ValueError, KeyError) as exc:
+        raise ApiError(422, str(exc)) from exc
+    scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version, spec=spec, created_by=who.id)
+    return {"id": scenario_id, "region": region_id, "region_version": version, "scenario": spec}
+
+
+@router.get("/scenarios/{scenario_id}")
+def get_scenario(scenario_id: int, who: Who, state: StateDep) -> dict:
+    """Planner: a stored scenario."""
+    require(who, "planner")
+    row = state.store.get(db.scenarios, scenario_id)
+    if row is None:
+        raise ApiError(404, "no such scenario")
+    return {"id": row["id"], "region": row["region"], "region_version": row["region_version"], "scenario": row["spec"],
+            "created_at": str(row["created_at"])}
+
+
+def _job_ended(state: State, job_id: int, outcome: Outcome, scenario_row: dict, caller_id: int) -> None:
+    """Store what a job's worker process produced (called once per job)."""
+    if outcome.status == "done" and outcome.snapshot is not None:
+        try:
+            plan = load_plan(outcome.snapshot)
+            plan_id = store_plan(state, plan, kind="scenario", region_id=scenario_row["region"], spec=scenario_row["spec"], caller_id=caller_id,
+                                 scenario_id=scenario_row["id"], payload=outcome.payload, snapshot=str(outcome.snapshot.relative_to(state.snapshots)))
+        except Exception as exc:  # noqa: BLE001 - the job fails, the service stays up
+            state.store.set(db.jobs, job_id, status="failed", finished_at=db.now(), message=f"the plan could not be stored: {type(exc).__name__}")
+            return
+        state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
+    else:
+        state.store.set(db.jobs, job_id, status=outcome.status, finished_at=db.now(), message=outcome.message)
+
+
+def _pending(state: State, key_id: int | None = None) -> int:
+    where = [db.jobs.c.status.in_(["queued", "running"])]
+    if key_id is not None:
+        where.append(db.jobs.c.created_by == key_id)
+    return len(state.store.rows(db.jobs, *where, limit=10_000))
+
+
+@router.post("/scenarios/{scenario_id}/run", status_code=202)
+def run(scenario_id: int, who: Who, state: StateDep) -> dict:
+    """Planner: run a scenario as a background job in a worker process; poll ``/jobs/{id}``.
+
+    The queue is bounded: 429 when this key has too many jobs waiting or running, 503 when the
+    service has; both say when to retry."""
+    require(who, "planner")
+    row = state.store.get(db.scenarios, scenario_id)
+    if row is None:
+        raise ApiError(404, "no such scenario")
+    limits = state.settings
+    if _pending(state, who.id) >= limits.max_pending_jobs_per_key:
+        raise ApiError(429, f"this key has {limits.max_pending_jobs_per_key} jobs queued or running already; wait for one to finish",
+                       retry_after=30)
+    if _pending(state) >= limits.max_pending_jobs:
+        raise ApiError(503, f"the job queue is full ({limits.max_pending_jobs} jobs queued or running); try again later", retry_after=60)
+    region = region_at(state, row["region"], row["region_version"])
+    job_id = state.store.add(db.jobs, scenario_id=scenario_id, status="queued", progress=0.0, message="queued", created_by=who.id)
+    folder, _ = new_snapshot(state, "plans")
+    caller_id = who.id
+
+    def ended(jid: int, outcome: Outcome) -> None:
+        _job_ended(state, jid, outcome, row, caller_id)
+
+    def started(jid: int) -> None:
+        state.store.set(db.jobs, jid, status="running", started_at=db.now())
+
+    state.runner.submit(job_id, region, scenario_of(row["spec"]), folder, ended, started)
+    return {"job": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}
+
+
+def _job_out(row: dict) -> dict:
+    out = {k: (str(v) if k.endswith("_at") and v is not None else v) for k, v in row.items()}
+    if row["plan_id"]:
+        out["plan"] = f"/plans/{row['plan_id']}"
+    return out
+
+
+@router.get("/jobs/{job_id}")
+def job(job_id: int, who: Who, state: StateDep) -> dict:
+    """Planner: status, progress (0–1), message (the real stage), and the plan when done."""
+    require(who, "planner")
+    row = state.store.get(db.jobs, job_id)
+    if row is None:
+        raise ApiError(404, "no such job")
+    return _job_out(row)
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel(job_id: int, who: Who, state: StateDep) -> dict:
+    """Planner: cancel a queued or running job; a running job's worker process is terminated."""
+    require(who, "planner")
+    row = state.store.get(db.jobs, job_id)
+    if row is None:
+        raise ApiError(404, "no such job")
+    if row["status"] in ("done", "failed", "cancelled"):
+        raise ApiError(409, f"the job is already {row['status']}")
+    state.runner.cancel(job_id)
+    state.store.set(db.jobs, job_id, status="cancelled", finished_at=db.now(), message="cancelled by the user")
+    return _job_out(state.store.get(db.jobs, job_id) or row)

@@ -1,0 +1,89 @@
+"""Site suggestions for one town (street offices), solved inside the request under the service's
+inline-solve limit and time cap."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter
+
+from api import store as db
+from api.deps import StateDep, Who, require
+from api.privacy import SENSITIVE_GROUPS, suppress
+from api.schemas import SuggestionIn
+from api.state import (
+    ApiError, Caller, State, inline_slot, inline_time_limit, region_at, scenario_of, store_plan, town_id, upload_sites, version_of, with_sites,
+)
+from geodata.region import Region
+from geodata.vocabulary import FACILITY_TYPES
+from planner.scenario import run_scenario
+
+router = APIRouter(tags=["street office"])
+
+SUGGESTION_TIME_LIMIT_S = 20.0
+"""Solver time limit asked for a suggestion, seconds (the service's inline cap may lower it)."""
+
+
+def _candidates(state: State, region_id: str, region: Region, who: Caller, upload_id: int | None) -> tuple[Region, list[str] | None, str | None]:
+    """The region to plan on and the candidate site ids: with ``upload_id``, that upload's sites only
+    (a street office's own proposal is laid over the region for this question; it joins the
+    region's scenarios only when a planner approves it)."""
+    if upload_id is None:
+        return region, None, None
+    upload = state.store.get(db.uploads, upload_id)
+    if upload is None or upload["region"] != region_id or (who.role == "street_office" and upload["town"] != who.town):
+        raise ApiError(404, "no such upload for this town", "upload_id")
+    status = upload["status"] or "approved"
+    if upload["kind"] != "candidates":
+        raise ApiError(422, f"upload {upload_id} holds existing facilities, not candidate sites", "upload_id")
+    ids = [f"upload-{upload_id}-{k + 1}" for k in range(upload["features"])]
+    if status == "proposed":
+        return with_sites(region, upload_sites(upload), version_of(region)), ids, f"upload {upload_id} (proposed, not yet approved)"
+    if status != "approved":
+        raise ApiError(409, f"upload {upload_id} was {status}; its sites are not in the region", "upload_id")
+    return region, ids, None
+
+
+@router.post("/regions/{region_id}/suggestions")
+def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -> dict:
+    """Street office: ``k`` more facilities in one town, ranked, with the residents each adds.
+
+    Solved inside the request: at most ``inline_solves`` at a time (503 with Retry-After beyond)
+    and within ``inline_time_cap_s`` seconds of solver time."""
+    require(who, "planner", "street_office")
+    latest = region_at(state, region_id)
+    town = town_id(latest, body.town)
+    if who.role == "street_office" and town != who.town:
+        raise ApiError(403, "a street office may ask about its own town only")
+    region, candidates, proposal = _candidates(state, region_id, latest, who, body.upload_id)
+    key = json.dumps([region_id, version_of(latest), town, body.model_dump(), candidates, proposal, who.role in ("admin", "planner")],
+                     sort_keys=True, ensure_ascii=False)
+    with state.lock:
+        cached = state.suggestion_cache.get(key)
+    if cached is not None:
+        return cached
+    spec = {"name": f"{FACILITY_TYPES[body.facility_type]['zh']} · {town}", "facility_type": body.facility_type, "model": "mclp",
+            "group": body.group, "mode": "walk", "standard_min": body.standard_min, "n_new": body.k, "town": town,
+            "candidate_site_ids": candidates, "time_limit": inline_time_limit(state, SUGGESTION_TIME_LIMIT_S)}
+    with inline_slot(state):
+        plan_obj = run_scenario(region, scenario_of(spec))
+    if proposal:
+        plan_obj.summary["proposal"] = proposal
+    plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id)
+    new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
+    adds = new["adds_persons"].astype(float).round(1).tolist()
+    if who.role not in ("admin", "planner") and body.group in SENSITIVE_GROUPS:
+        adds = suppress(new["adds_persons"].to_numpy(float), state.settings.privacy_min_count).tolist()
+    answer = {
+        "plan": plan_id, "town": town, "town_name": str(region.units.loc[region.units["unit_id"] == town, "name"].iloc[0]),
+        "map": f"/plans/{plan_id}/map?kind=suggestion&lang={body.lang}",
+        "sites": [{"rank": k + 1, "site_id": r["site_id"], "name": r["name"], "adds_persons": a,
+                   "lon": round(r.geometry.x, 7), "lat": round(r.geometry.y, 7)} for k, ((_, r), a) in enumerate(zip(new.iterrows(), adds))],
+        "covered_share_before": plan_obj.summary["covered_by_existing_share"], "covered_share_after": plan_obj.summary["covered_share"],
+        "region_version": version_of(latest), "proposal": proposal, "data": plan_obj.summary["data"],
+    }
+    with state.lock:
+        state.suggestion_cache[key] = answer
+        while len(state.suggestion_cache) > state.settings.suggestion_cache_size:
+            state.suggestion_cache.popitem(last=False)
+    return answer

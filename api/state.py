@@ -1,0 +1,357 @@
+"""What the service's request handlers share: settings, the store, region versions, caches, limits.
+
+Region versions: a region never changes in place.  Version 1 is the region as loaded; every
+approved upload adds a version with its sites, every deletion of an approved upload a version
+without them, and a rebuilt region (other base data under the same id) a new root with the
+uploads approved so far.  The chain is rebuilt from the store at every start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from api import store as db
+from api.jobs import JobRunner
+from api.snapshots import load_patrol, load_plan, save_plan
+from geodata.region import Region
+from planner.routing.patrol import PatrolPlan
+from planner.scenario import Plan, Scenario
+
+VERSION = "0.1.0"
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+"""Largest upload accepted, bytes."""
+MAX_JSON_BYTES = 1024 * 1024
+"""Largest request body other than an upload, bytes."""
+MAX_UPLOAD_UNZIPPED_BYTES = 50 * 1024 * 1024
+"""Largest unzipped size of an uploaded Excel workbook, bytes (a zip bomb is refused)."""
+UPLOAD_SUFFIXES = {".csv", ".xlsx", ".xls", ".geojson", ".json"}
+ASSET_URL = "/static/maps"
+OBJECT_CACHE_SIZE = 32
+"""Stored plans and patrols kept in memory after being read from their snapshots."""
+
+
+@dataclass
+class Settings:
+    """Service configuration.
+
+    ``regions`` maps a region id to a loaded Region; ``db_url`` is any SQLAlchemy URL;
+    ``admin_key`` (optional) is created as an admin key at start when no key exists.
+    """
+
+    regions: dict[str, Region]
+    db_url: str
+    data_dir: Path
+    admin_key: str | None = None
+    workers: int = 1
+    suggestion_cache_size: int = 256
+    solve_time_cap: float | None = None
+    """Upper bound on any solver time limit, seconds (e.g. for fuzzing); None: as requested."""
+    job_grace_s: float = 120.0
+    """A job is stopped at its solver time limit plus this many seconds (costs, explanation, writing)."""
+    rate_per_minute: float = 120.0
+    """Requests a key may make per minute on average (token bucket); beyond: 429 with Retry-After."""
+    rate_burst: int = 40
+    """Requests a key may make at once before the rate applies."""
+    max_pending_jobs: int = 20
+    """Scenario jobs queued or running at most (all keys); beyond: 503 with Retry-After."""
+    max_pending_jobs_per_key: int = 5
+    """Scenario jobs one key may have queued or running; beyond: 429."""
+    inline_solves: int = 2
+    """Suggestions and patrols solved inside requests at the same time; more wait briefly, then 503."""
+    inline_wait_s: float = 5.0
+    """How long a request waits for a free inline solve before 503."""
+    inline_time_cap_s: float = 20.0
+    """Time cap on any solve inside a request (suggestions, patrols), seconds."""
+    privacy_min_count: float = 5.0
+    """Below planner level, counts of people under this are suppressed (shown as null)."""
+    access_log: bool = True
+    """Write ``access.log`` (JSON lines: time, key id, method, path, status, duration) in ``data_dir``."""
+
+
+@dataclass
+class Caller:
+    """The authenticated key."""
+
+    id: int
+    name: str
+    role: str
+    town: str | None = None
+    station: str | None = None
+
+
+class ApiError(Exception):
+    """A 4xx/5xx answer with a reason (and, for 429/503, when to retry)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field, self.retry_after = status, message, field, retry_after
+
+
+class RateLimiter:
+    """A token bucket per key: ``burst`` requests at once, refilled at ``per_minute`` a minute."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self._buckets: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: int) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
+
+
+@dataclass
+class State:
+    """Everything the request handlers share."""
+
+    settings: Settings
+    store: db.Store
+    runner: JobRunner
+    limiter: RateLimiter
+    inline: threading.BoundedSemaphore
+    versions: dict[str, dict[int, Region]] = field(default_factory=dict)
+    plan_cache: "OrderedDict[int, Plan]" = field(default_factory=OrderedDict)
+    patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
+    suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def snapshots(self) -> Path:
+        """Folder of the plan and patrol snapshots."""
+        return self.settings.data_dir / "snapshots"
+
+
+# ---------------------------------------------------------------------------- regions and versions
+def region_at(state: State, region_id: str, version: int | None = None) -> Region:
+    """A region as of ``version`` (default: its latest version); 404 naming what exists."""
+    chain = state.versions.get(region_id)
+    if chain is None:
+        raise ApiError(404, f"no region {region_id!r} (known: {', '.join(state.settings.regions)})", "region")
+    if version is None:
+        return chain[max(chain)]
+    if version not in chain:
+        raise ApiError(404, f"region {region_id!r} has no version {version} (versions: {', '.join(map(str, sorted(chain)))})", "region_version")
+    return chain[version]
+
+
+def version_of(region: Region) -> int:
+    """The version number of a region object."""
+    return int(region.provenance.get("version", 1))
+
+
+def town_id(region: Region, town: str) -> str:
+    """The id of a town given by id or name; 422 naming it when unknown."""
+    towns = region.units_at("town")
+    hit = towns[(towns["unit_id"] == town) | (towns["name"] == town)]
+    if hit.empty:
+        raise ApiError(422, f"unknown town {town!r} in region '{region.name}'", "town")
+    return str(hit["unit_id"].iloc[0])
+
+
+def fingerprint(region: Region) -> str:
+    """What identifies a region's base data: its name, cache key and sites."""
+    sites = ",".join(map(str, region.sites["site_id"])) if len(region.sites) else ""
+    text = json.dumps([region.name, region.provenance.get("cache_key"), len(region.demand), sites], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def with_sites(region: Region, extra: gpd.GeoDataFrame | None, version: int) -> Region:
+    """A version of ``region``: its sites plus ``extra`` (networks and layers shared, never changed)."""
+    sites = region.sites
+    if extra is not None and len(extra):
+        sites = gpd.GeoDataFrame(pd.concat([region.sites, extra], ignore_index=True), geometry="geometry", crs=region.sites.crs)
+    return dataclasses.replace(region, sites=sites, provenance={**region.provenance, "version": version})
+
+
+def without_sites(region: Region, site_ids: set[str], version: int) -> Region:
+    """A version of ``region`` without the given sites."""
+    sites = region.sites[~region.sites["site_id"].astype(str).isin(site_ids)].reset_index(drop=True)
+    return dataclasses.replace(region, sites=sites, provenance={**region.provenance, "version": version})
+
+
+def upload_sites(row: dict) -> gpd.GeoDataFrame:
+    """The sites of a stored upload (WGS-84)."""
+    return gpd.read_file(io.StringIO(row["geojson"]))
+
+
+def init_versions(state: State, region_id: str) -> None:
+    """Rebuild a region's version chain from the store; a first start (or new base data) makes a version."""
+    base = state.settings.regions[region_id]
+    rows = sorted(state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=100_000), key=lambda r: r["version"])
+    current_fp = fingerprint(base)
+    roots = [r for r in rows if r["fingerprint"]]
+    if not rows or roots[-1]["fingerprint"] != current_fp:
+        note = "as loaded" if not rows else "region data replaced (the region was rebuilt); the uploads approved so far are carried over"
+        version = (rows[-1]["version"] + 1) if rows else 1
+        state.store.add(db.region_versions, region=region_id, version=version, parent=rows[-1]["version"] if rows else None, note=note,
+                        fingerprint=current_fp, sites=len(base.sites))
+        rows = sorted(state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=100_000), key=lambda r: r["version"])
+    uploads = {u["id"]: u for u in state.store.rows(db.uploads, db.uploads.c.region == region_id, limit=100_000)}
+    chain: dict[int, Region] = {}
+    current: Region | None = None
+    applied: list[int] = []
+    for row in rows:
+        upload = uploads.get(row["upload_id"]) if row["upload_id"] else None
+        if row["fingerprint"]:  # a root: the base data, with every upload approved so far
+            extra = [upload_sites(uploads[u]) for u in applied if u in uploads]
+            same_base = row["fingerprint"] == current_fp  # versions on replaced base data cannot be rebuilt
+            current = with_sites(base, pd.concat(extra, ignore_index=True) if extra else None, row["version"]) if same_base else None
+        elif upload is not None and row["change"] == "remove":
+            applied = [u for u in applied if u != upload["id"]]
+            if current is not None:
+                current = without_sites(current, set(upload_sites(upload)["site_id"].astype(str)), row["version"])
+        elif upload is not None:
+            applied.append(upload["id"])
+            if current is not None:
+                current = with_sites(current, upload_sites(upload), row["version"])
+        if current is not None:
+            chain[row["version"]] = current
+    state.versions[region_id] = chain
+
+
+def new_version(state: State, region_id: str, region: Region, *, upload_id: int, change: str, note: str, caller_id: int | None) -> int:
+    """Record and install ``region`` as the region's next version (hold ``state.lock``)."""
+    version = version_of(region)
+    state.store.add(db.region_versions, region=region_id, version=version, parent=version - 1, upload_id=upload_id, change=change,
+                    note=note, sites=len(region.sites), created_by=caller_id)
+    state.versions[region_id][version] = region
+    state.suggestion_cache.clear()
+    return version
+
+
+# ---------------------------------------------------------------------------- plans, patrols, caches
+def recall(state: State, cache: OrderedDict, key: int) -> object | None:
+    """An object from a bounded cache (and mark it recently used)."""
+    with state.lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    return None
+
+
+def remember(state: State, cache: OrderedDict, key: int, value: object) -> None:
+    """Put an object in a bounded cache."""
+    with state.lock:
+        cache[key] = value
+        while len(cache) > OBJECT_CACHE_SIZE:
+            cache.popitem(last=False)
+
+
+def new_snapshot(state: State, kind: str) -> tuple[Path, str]:
+    """A fresh snapshot folder (not created yet) and its name relative to the snapshot root."""
+    name = f"{kind}/{uuid.uuid4().hex}"
+    return state.snapshots / name, name
+
+
+def geojson_of(frame: gpd.GeoDataFrame) -> dict:
+    """A layer as a GeoJSON dictionary (empty collection for an empty layer)."""
+    return json.loads(frame.to_json(drop_id=True, default=str)) if len(frame) else {"type": "FeatureCollection", "features": []}
+
+
+def scenario_of(spec: dict) -> Scenario:
+    """A Scenario from a stored spec (unknown keys ignored)."""
+    names = {f.name for f in dataclasses.fields(Scenario)}
+    return Scenario(**{k: v for k, v in spec.items() if k in names})
+
+
+def store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
+               payload: dict | None = None, snapshot: str | None = None) -> int:
+    """Store a plan: its snapshot (written here unless given) and its row."""
+    if snapshot is None:
+        folder, snapshot = new_snapshot(state, "plans")
+        save_plan(plan, folder)
+    payload = json.loads(json.dumps(payload if payload is not None else plan.to_dict(), ensure_ascii=False, default=str))
+    geojson = json.dumps(geojson_of(plan.sites), ensure_ascii=False)
+    plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, region_version=plan.summary.get("region_version"),
+                              town=spec.get("town"), spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
+    remember(state, state.plan_cache, plan_id, plan)
+    return plan_id
+
+
+def plan_object(state: State, plan_row: dict) -> Plan:
+    """The Plan behind a stored plan, read from its snapshot (never solved again)."""
+    plan = recall(state, state.plan_cache, plan_row["id"])
+    if plan is None:
+        if not plan_row.get("snapshot"):
+            raise ApiError(409, "this plan was stored before plans kept snapshots; its map cannot be drawn without solving it again "
+                                "(run its scenario again for a new plan)")
+        plan = load_plan(state.snapshots / plan_row["snapshot"])
+        remember(state, state.plan_cache, plan_row["id"], plan)
+    return plan  # type: ignore[return-value]
+
+
+def patrol_object(state: State, row: dict) -> PatrolPlan:
+    """The PatrolPlan behind a stored patrol, read from its snapshot (never planned again)."""
+    patrol = recall(state, state.patrol_cache, row["id"])
+    if patrol is None:
+        if not row.get("snapshot"):
+            raise ApiError(409, "this patrol plan was stored before plans kept snapshots; plan the round again for its map")
+        patrol = load_patrol(state.snapshots / row["snapshot"])
+        remember(state, state.patrol_cache, row["id"], patrol)
+    return patrol  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- audit and messages
+def audit(state: State, who: Caller | None, action: str, target: str, target_id: object = None, *, region: str | None = None,
+          **detail: Any) -> None:
+    """Record a change to shared data: who (key id and name, never the key), what, and its counts."""
+    state.store.add(db.audit, key_id=who.id if who else None, key_name=who.name if who else "service", role=who.role if who else None,
+                    action=action, target=target, target_id=None if target_id is None else str(target_id), region=region,
+                    detail=json.loads(json.dumps(detail, ensure_ascii=False, default=str)))
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/[^\s'\"(),;:]+)+")
+
+
+def public_message(text: str) -> str:
+    """A message safe to send: absolute server paths reduced to their file name."""
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "…", text)
+
+
+# ---------------------------------------------------------------------------- limits
+class inline_slot:  # noqa: N801 - used as ``with inline_slot(state):``
+    """One of the service's few slots for a solve inside a request (suggestions, patrols); 503
+    with Retry-After when none frees up within ``inline_wait_s``."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def __enter__(self) -> "inline_slot":
+        if not self.state.inline.acquire(timeout=self.state.settings.inline_wait_s):
+            raise ApiError(503, f"the service is solving {self.state.settings.inline_solves} requests already; try again in a few seconds",
+                           retry_after=max(1.0, self.state.settings.inline_time_cap_s / 2))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.state.inline.release()
+
+
+def inline_time_limit(state: State, requested: float) -> float:
+    """The solver time limit of a solve inside a request: ``requested`` capped by the settings, seconds."""
+    caps = [requested, state.settings.inline_time_cap_s]
+    if state.settings.solve_time_cap:
+        caps.append(state.settings.solve_time_cap)
+    return float(min(caps))
