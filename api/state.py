@@ -23,6 +23,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from fastapi.responses import HTMLResponse
 
 from api import store as db
 from api.jobs import JobRunner
@@ -314,6 +315,19 @@ def patrol_object(state: State, row: dict) -> PatrolPlan:
     return patrol  # type: ignore[return-value]
 
 
+# ---------------------------------------------------------------------------- pages
+MAP_PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+                   "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+"""Content-Security-Policy of map pages: scripts only from this service (the page's own data
+drawer inline), tiles from online basemaps allowed as images, nothing else from elsewhere."""
+
+
+def map_page(html: str) -> HTMLResponse:
+    """A map page with a strict Content-Security-Policy (defence in depth: the page carries user
+    text only as JSON data anyway)."""
+    return HTMLResponse(html, headers={"Content-Security-Policy": MAP_PAGE_POLICY, "Referrer-Policy": "no-referrer"})
+
+
 # ---------------------------------------------------------------------------- audit and messages
 def audit(state: State, who: Caller | None, action: str, target: str, target_id: object = None, *, region: str | None = None,
           **detail: Any) -> None:
@@ -323,12 +337,24 @@ def audit(state: State, who: Caller | None, action: str, target: str, target_id:
                     detail=json.loads(json.dumps(detail, ensure_ascii=False, default=str)))
 
 
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(/[^\s'\"(),;:]+)+")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[/\\](?:[^\s/\\'\"(),;]+[/\\])+[^\s/\\'\"(),;]*")
+"""An absolute file path on the server (two or more segments, POSIX or Windows)."""
 
 
 def public_message(text: str) -> str:
     """A message safe to send: absolute server paths reduced to their file name."""
-    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group(0)).name or "…", text)
+    return _ABSOLUTE_PATH.sub(lambda m: re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1] or "…", text)
+
+
+def public_data(value: Any) -> Any:
+    """JSON data safe to send: :func:`public_message` applied to every text in it."""
+    if isinstance(value, str):
+        return public_message(value)
+    if isinstance(value, dict):
+        return {k: public_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public_data(v) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------------------- limits
@@ -341,7 +367,7 @@ class inline_slot:  # noqa: N801 - used as ``with inline_slot(state):``
 
     def __enter__(self) -> "inline_slot":
         if not self.state.inline.acquire(timeout=self.state.settings.inline_wait_s):
-            raise ApiError(503, f"the service is solving {self.state.settings.inline_solves} requests already; try again in a few seconds",
+            raise ApiError(503, f"the service is solving {self.state.settings.inline_solves} request(s) already; try again in a few seconds",
                            retry_after=max(1.0, self.state.settings.inline_time_cap_s / 2))
         return self
 

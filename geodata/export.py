@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -56,9 +57,14 @@ def write_geojson(frame: gpd.GeoDataFrame, path: str | Path, *, precision: int |
 
 
 def write_csv(frame, path: str | Path) -> Path:
-    """Write a table as CSV with a UTF-8 byte-order mark, so that Excel shows Chinese correctly."""
+    """Write a table as CSV with a UTF-8 byte-order mark, so that Excel shows Chinese correctly;
+    text cells guarded against formula injection (see :func:`safe_cell`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) in ("string", "str"):
+            frame[column] = frame[column].map(safe_cell)
     frame.to_csv(path, index=False, encoding="utf-8-sig")
     return path
 
@@ -185,8 +191,9 @@ def gpx_xml(tracks: list[dict], *, creator: str = "coverage-planner") -> str:
     gpx.creator = creator
     for track in tracks:
         for w in track.get("waypoints", []):
-            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=w["lat"], longitude=w["lon"], name=w["name"], description=w.get("description")))
-        trk = gpxpy.gpx.GPXTrack(name=track["name"])
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=w["lat"], longitude=w["lon"], name=xml_text(w["name"]),
+                                                       description=xml_text(w.get("description"))))
+        trk = gpxpy.gpx.GPXTrack(name=xml_text(track["name"]))
         trk.segments.append(gpxpy.gpx.GPXTrackSegment([gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in track["points"]]))
         gpx.tracks.append(trk)
     return gpx.to_xml(version="1.1")
@@ -201,12 +208,23 @@ def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""Characters an .xlsx cell cannot hold (XML 1.0); tab, line feed and carriage return can."""
+
+
+def xml_text(value: str | None) -> str | None:
+    """Text an XML 1.0 document can hold: control characters other than tab and line breaks
+    become U+FFFD (the XML writer escapes the rest)."""
+    return None if value is None else _CONTROL_CHARACTERS.sub("\ufffd", str(value))
 
 
 def safe_cell(value: object) -> object:
-    """A cell value that spreadsheet programs will not run as a formula (CSV/Excel injection)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    """A cell value that spreadsheet programs will not run as a formula (CSV/Excel injection) and
+    that a workbook can hold (control characters other than tab and line breaks become U+FFFD)."""
+    if isinstance(value, str):
+        value = _CONTROL_CHARACTERS.sub("\ufffd", value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value
     return value
 
 

@@ -9,10 +9,14 @@
   paths, the depot; ``print_mode`` for A4 with large labels.
 
 Every builder takes ``lang="zh"|"en"`` and ``basemap`` (see :mod:`maps.base`) and returns a
-``folium.Map``; save it with :func:`maps.base.save_map`.
+``folium.Map``; save it with :func:`maps.base.save_map`.  What a map shows is described as data
+(:class:`maps.spec.MapSpec`) and drawn in the browser by ``planner-map.js``: names from users
+are carried as JSON text, never spliced into the page's HTML or JavaScript.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -20,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
-from maps.base import Basemap, Fullscreen, Lang, Legend, Title, display_frame, icon, new_map, popup_table, swatch, to_display
+from maps.base import Basemap, Lang, display_frame, draw, new_map, to_display
+from maps.spec import Layer, LegendRow, MapSpec, Popup
 from planner.routing.patrol import PatrolPlan
 from planner.scenario import Plan
 
@@ -96,6 +101,19 @@ def _share_colour(share: float) -> str:
     return "#2b8a3e"
 
 
+def fmt(value: Any, suppress_below: float | None = None) -> Any:
+    """A figure as shown: numbers ≥ 10 with one decimal and thousands separators, small ones with
+    two; counts of people under ``suppress_below`` (but above 0) as "<N" (privacy)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        if np.isnan(number):
+            return "–"
+        if suppress_below is not None and 0 < number < suppress_below:
+            return f"<{suppress_below:g}"
+        return f"{number:,.1f}" if abs(number) >= 10 else f"{number:.2f}"
+    return value
+
+
 def _units_with_figures(plan: Plan, level: str) -> gpd.GeoDataFrame:
     units = plan.unit_shapes[plan.unit_shapes["level"] == level][["unit_id", "name", "geometry"]]
     figures = plan.units[plan.units["level"] == level].drop(columns=["name"], errors="ignore")
@@ -114,120 +132,111 @@ def _finest_level(plan: Plan) -> str:
     return "community" if "community" in levels else "town"
 
 
-def _add_sites(fg: folium.FeatureGroup, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang, group: str) -> None:
+def _spec(m: folium.Map, base: Basemap, bounds: tuple[float, float, float, float], lang: Lang, **kwargs: Any) -> MapSpec:
+    """An empty spec for a new map, its bounds in display coordinates."""
+    lo = to_display(np.array([[bounds[0], bounds[1]], [bounds[2], bounds[3]]]), base)
+    return MapSpec(bounds=(float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1])), fullscreen_label=t("fullscreen", lang), **kwargs)
+
+
+def _add_sites(layer: Layer, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang, group: str, suppress_below: float | None = None) -> None:
     shown = display_frame(sites, base)
     for (_, row), geom in zip(sites.iterrows(), shown.geometry):
         status = row.get("plan_status", "existing")
-        colour = NEW_COLOUR if status == "new" else EXISTING_COLOUR
+        capacity = row.get("capacity")
         rows = [
             (label(FACILITY_TYPES, row["type"], lang), t("new" if status == "new" else "existing", lang)),
-            (t("adds", lang), row.get("adds_persons", np.nan)),
-            (t("covered", lang) + " (" + label(POPULATION_GROUPS, group, lang) + ")", row.get("assigned_persons", np.nan)),
-            (t("capacity", lang), row.get("capacity") if pd.notna(row.get("capacity")) else "–"),
+            (t("adds", lang), fmt(row.get("adds_persons", np.nan), suppress_below)),
+            (t("covered", lang) + " (" + label(POPULATION_GROUPS, group, lang) + ")", fmt(row.get("assigned_persons", np.nan), suppress_below)),
+            (t("capacity", lang), fmt(capacity) if capacity is not None and pd.notna(capacity) else "–"),
         ]
-        folium.Marker([geom.y, geom.x], icon=icon(GLYPHS.get(row["type"], "circle"), colour), tooltip=str(row["name"]),
-                      popup=popup_table(rows, str(row["name"]))).add_to(fg)
+        layer.marker(geom.x, geom.y, colour=NEW_COLOUR if status == "new" else EXISTING_COLOUR, glyph=GLYPHS.get(row["type"], "circle"),
+                     tooltip=row["name"], popup=Popup(str(row["name"]), rows))
 
 
 def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
                  basemap: str | Basemap | None = None, show_candidates: bool = True) -> folium.Map:
     """Planner's coverage map of one plan (see module docstring), drawn from the plan alone."""
     lang = _check_lang(lang)
-    m, base = new_map(_plan_bounds(plan), basemap=basemap)
+    bounds = _plan_bounds(plan)
+    m, base = new_map(bounds, basemap=basemap)
     s = plan.summary
     group = plan.scenario.group
     level = _finest_level(plan)
-    units = display_frame(_units_with_figures(plan, level), base)
-    choropleth = folium.FeatureGroup(name=f"{t('share', lang)} ({label(ADMIN_LEVELS, level, lang)})")
-    for _, row in units.iterrows():
+    note = f"{label(POPULATION_GROUPS, group, lang)} {t('share', lang)}: {s['covered_by_existing_share']:.0%} → {s['covered_share']:.0%} · {s['data'][lang]}"
+    spec = _spec(m, base, bounds, lang, title=f"{t('coverage', lang)} · {plan.scenario.name}", note=note)
+    choropleth = spec.layer(f"{t('share', lang)} ({label(ADMIN_LEVELS, level, lang)})")
+    for _, row in display_frame(_units_with_figures(plan, level), base).iterrows():
         share = float(row.get("covered_share", np.nan))
-        gj = folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda _f, c=_share_colour(share): {"fillColor": c, "color": "#495057", "weight": 1, "fillOpacity": 0.45})
-        popup_table([(t("residents", lang), row.get("residents", np.nan)), (t("covered", lang), row.get("covered", np.nan)),
-                     (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"), (t("minutes", lang), row.get("mean_min", np.nan)),
-                     (t("worst", lang), row.get("worst_min", np.nan))], str(row["name"])).add_to(gj)
-        gj.add_to(choropleth)
-    choropleth.add_to(m)
+        choropleth.shape(row.geometry, {"fillColor": _share_colour(share), "color": "#495057", "weight": 1, "fillOpacity": 0.45},
+                         popup=Popup(str(row["name"]), [(t("residents", lang), fmt(row.get("residents", np.nan))), (t("covered", lang), fmt(row.get("covered", np.nan))),
+                                                        (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"), (t("minutes", lang), fmt(row.get("mean_min", np.nan))),
+                                                        (t("worst", lang), fmt(row.get("worst_min", np.nan)))]))
     if service_areas is not None and len(service_areas):
-        areas = folium.FeatureGroup(name=f"{t('service_area', lang)} ({plan.scenario.standard_min:g} min)")
+        areas = spec.layer(f"{t('service_area', lang)} ({plan.scenario.standard_min:g} min)")
         for _, row in display_frame(service_areas, base).iterrows():
             colour = NEW_COLOUR if row["plan_status"] == "new" else EXISTING_COLOUR
-            folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda _f, c=colour: {"fillColor": c, "color": c, "weight": 1, "fillOpacity": 0.12},
-                           tooltip=f"{row['name']}: {t('service_area', lang)}").add_to(areas)
-        areas.add_to(m)
+            areas.shape(row.geometry, {"fillColor": colour, "color": colour, "weight": 1, "fillOpacity": 0.12}, tooltip=f"{row['name']}: {t('service_area', lang)}")
     demand = display_frame(plan.demand, base)
     weights = plan.demand[group].to_numpy(float) if group in plan.demand else np.ones(len(plan.demand))
-    unserved = folium.FeatureGroup(name=t("unserved", lang))
-    served = folium.FeatureGroup(name=t("served", lang), show=False)
-    for (_, row), geom, w in zip(plan.demand.iterrows(), demand.geometry, weights):
+    served = spec.layer(t("served", lang), show=False)
+    unserved = spec.layer(t("unserved", lang))
+    group_label = label(POPULATION_GROUPS, group, lang)
+    for ok, cost, geom, w in zip(plan.demand["within_standard"].to_numpy(bool), plan.demand["nearest_cost"].to_numpy(float), demand.geometry, weights):
         if w <= 0:
             continue
-        ok = bool(row["within_standard"])
-        radius = float(np.clip(2 + np.sqrt(w), 3, 12))
-        folium.CircleMarker([geom.y, geom.x], radius=radius, color="#2b8a3e" if ok else "#c92a2a", weight=1, fill=True,
-                            fill_opacity=0.5 if ok else 0.85,
-                            tooltip=f"{label(POPULATION_GROUPS, group, lang)}: {w:.1f}; {row['nearest_cost']:.1f} min").add_to(served if ok else unserved)
-    served.add_to(m)
-    unserved.add_to(m)
+        (served if ok else unserved).circle(geom.x, geom.y, float(np.clip(2 + np.sqrt(w), 3, 12)),
+                                            {"color": "#2b8a3e" if ok else "#c92a2a", "weight": 1, "fill": True, "fillOpacity": 0.5 if ok else 0.85},
+                                            tooltip=f"{group_label}: {w:.1f}; {cost:.1f} min")
     if show_candidates and len(plan.candidates):
-        cands = folium.FeatureGroup(name=t("candidate", lang), show=False)
+        cands = spec.layer(t("candidate", lang), show=False)
         shown = display_frame(plan.candidates, base)
         for (_, row), geom in zip(plan.candidates.iterrows(), shown.geometry):
             if row.get("selected"):
                 continue
-            folium.CircleMarker([geom.y, geom.x], radius=4, color=CANDIDATE_COLOUR, fill=True, fill_opacity=0.7,
-                                popup=popup_table([(t("potential", lang), row.get("potential_persons", np.nan))], str(row["name"]))).add_to(cands)
-        cands.add_to(m)
-    sites = folium.FeatureGroup(name=f"{t('existing', lang)} / {t('new', lang)}")
-    _add_sites(sites, plan.sites, base, lang, group)
-    sites.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    note = f"{label(POPULATION_GROUPS, group, lang)} {t('share', lang)}: {s['covered_by_existing_share']:.0%} → {s['covered_share']:.0%} · {s['data'][lang]}"
-    Title(f"{t('coverage', lang)} · {plan.scenario.name}", note).add_to(m)
-    Legend(t("coverage", lang), [
-        (swatch(EXISTING_COLOUR), t("existing", lang)), (swatch(NEW_COLOUR), t("new", lang)),
-        (swatch(CANDIDATE_COLOUR), t("candidate", lang)), (swatch("#c92a2a"), t("unserved", lang)), (swatch("#2b8a3e"), t("served", lang)),
-        (swatch(_share_colour(0.0), "square") + swatch(_share_colour(0.5), "square") + swatch(_share_colour(1.0), "square"), f"{t('share', lang)} 0 → 100%"),
-    ]).add_to(m)
-    Fullscreen(t("fullscreen", lang)).add_to(m)
-    return m
+            cands.circle(geom.x, geom.y, 4, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7},
+                         popup=Popup(str(row["name"]), [(t("potential", lang), fmt(row.get("potential_persons", np.nan)))]))
+    _add_sites(spec.layer(f"{t('existing', lang)} / {t('new', lang)}"), plan.sites, base, lang, group)
+    spec.legend(t("coverage", lang), [
+        LegendRow([(EXISTING_COLOUR, "circle")], t("existing", lang)), LegendRow([(NEW_COLOUR, "circle")], t("new", lang)),
+        LegendRow([(CANDIDATE_COLOUR, "circle")], t("candidate", lang)), LegendRow([("#c92a2a", "circle")], t("unserved", lang)),
+        LegendRow([("#2b8a3e", "circle")], t("served", lang)),
+        LegendRow([(_share_colour(0.0), "square"), (_share_colour(0.5), "square"), (_share_colour(1.0), "square")], f"{t('share', lang)} 0 → 100%"),
+    ])
+    return draw(m, spec)
 
 
 def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
     """Planner's compliance map: towns and communities coloured by whether they meet the targets."""
     lang = _check_lang(lang)
-    m, base = new_map(_plan_bounds(plan), basemap=basemap)
+    bounds = _plan_bounds(plan)
+    m, base = new_map(bounds, basemap=basemap)
+    targets = "; ".join(f"{c['target_zh'] if lang == 'zh' and 'target_zh' in c else c['target']}: {t('met', lang) if c['met'] else t('not_met', lang)}"
+                        for c in plan.compliance)
+    spec = _spec(m, base, bounds, lang, title=f"{t('compliance', lang)} · {plan.scenario.name}",
+                 note=" · ".join(x for x in (targets, plan.summary["data"][lang]) if x))
     exempt = {u for c in plan.compliance for u in c.get("units_exempt", [])}
     for level in ("town", "community"):
         if level not in set(plan.units["level"]):
             continue
-        units = display_frame(_units_with_figures(plan, level), base)
-        fg = folium.FeatureGroup(name=label(ADMIN_LEVELS, level, lang), show=(level == "town"))
-        for _, row in units.iterrows():
+        layer = spec.layer(label(ADMIN_LEVELS, level, lang), show=(level == "town"))
+        for _, row in display_frame(_units_with_figures(plan, level), base).iterrows():
             if row["name"] in exempt and level == "town":
                 colour, state = "#adb5bd", t("exempt", lang)
             elif bool(row.get("compliant", False)):
                 colour, state = "#2b8a3e", t("met", lang)
             else:
                 colour, state = "#c92a2a", t("not_met", lang)
-            gj = folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda _f, c=colour: {"fillColor": c, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.5},
-                                tooltip=f"{row['name']}: {state}")
             share = float(row.get("covered_share", np.nan))
-            popup_table([(label(ADMIN_LEVELS, level, lang), state), (t("residents", lang), row.get("residents", np.nan)),
-                         (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"),
-                         (t("facilities", lang), f"{int(row.get('existing_sites', 0) or 0)} / {int(row.get('new_sites', 0) or 0)}"),
-                         (t("minimum", lang), row.get("minimum_sites", 0))], str(row["name"])).add_to(gj)
-            gj.add_to(fg)
-        fg.add_to(m)
-    sites = folium.FeatureGroup(name=f"{t('existing', lang)} / {t('new', lang)}")
-    _add_sites(sites, plan.sites, base, lang, plan.scenario.group)
-    sites.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    targets = "; ".join(f"{c['target_zh'] if lang == 'zh' and 'target_zh' in c else c['target']}: {t('met', lang) if c['met'] else t('not_met', lang)}" for c in plan.compliance)
-    Title(f"{t('compliance', lang)} · {plan.scenario.name}", " · ".join(x for x in (targets, plan.summary["data"][lang]) if x)).add_to(m)
-    Legend(t("compliance", lang), [(swatch("#2b8a3e", "square"), t("met", lang)), (swatch("#c92a2a", "square"), t("not_met", lang)),
-                                   (swatch("#adb5bd", "square"), t("exempt", lang))]).add_to(m)
-    Fullscreen(t("fullscreen", lang)).add_to(m)
-    return m
+            layer.shape(row.geometry, {"fillColor": colour, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.5},
+                        tooltip=f"{row['name']}: {state}",
+                        popup=Popup(str(row["name"]), [(label(ADMIN_LEVELS, level, lang), state), (t("residents", lang), fmt(row.get("residents", np.nan))),
+                                                       (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"),
+                                                       (t("facilities", lang), f"{int(row.get('existing_sites', 0) or 0)} / {int(row.get('new_sites', 0) or 0)}"),
+                                                       (t("minimum", lang), fmt(row.get("minimum_sites", 0)))]))
+    _add_sites(spec.layer(f"{t('existing', lang)} / {t('new', lang)}"), plan.sites, base, lang, plan.scenario.group)
+    spec.legend(t("compliance", lang), [LegendRow([("#2b8a3e", "square")], t("met", lang)), LegendRow([("#c92a2a", "square")], t("not_met", lang)),
+                                        LegendRow([("#adb5bd", "square")], t("exempt", lang))])
+    return draw(m, spec)
 
 
 def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, office_plan: Plan | None = None,
@@ -237,6 +246,8 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
     ``plan`` must be a town scenario (``Scenario(town=...)``).  ``office_sites`` (WGS-84 points
     with ``name``) are the office's own proposals; ``office_plan``, if given, is the same scenario
     restricted to them, so its ``adds_persons`` can be compared with the ranked suggestions.
+    ``suppress_below``: counts of people under this many are shown as "<N" (for viewers below
+    planner level; see api.privacy).
     """
     lang = _check_lang(lang)
     town = plan.scenario.town
@@ -247,47 +258,53 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
     if mine.empty:
         raise ValueError(f"town {town!r} is not a town of region '{plan.region_name}'")
     town_id, town_name = mine["unit_id"].iloc[0], mine["name"].iloc[0]
-    m, base = new_map(_bounds(mine), basemap=basemap)
-    outline = display_frame(mine, base)
-    folium.GeoJson(outline.geometry.iloc[0].__geo_interface__, name=town_name,
-                   style_function=lambda _f: {"fillColor": "#fff3bf", "color": "#e67700", "weight": 3, "fillOpacity": 0.15}).add_to(m)
+    bounds = _bounds(mine)
+    m, base = new_map(bounds, basemap=basemap)
+    spec = _spec(m, base, bounds, lang, title=f"{t('suggestion', lang)} · {town_name}", note=f"{plan.scenario.name} · {plan.summary['data'][lang]}")
+    spec.layer(str(town_name)).shape(display_frame(mine, base).geometry.iloc[0], {"fillColor": "#fff3bf", "color": "#e67700", "weight": 3, "fillOpacity": 0.15})
     communities = units[(units["level"] == "community") & (units["parent_id"] == town_id)]
     if len(communities):
-        fg = folium.FeatureGroup(name=label(ADMIN_LEVELS, "community", lang))
+        layer = spec.layer(label(ADMIN_LEVELS, "community", lang))
         for _, row in display_frame(communities, base).iterrows():
-            folium.GeoJson(row.geometry.__geo_interface__, style_function=lambda _f: {"fill": False, "color": "#868e96", "weight": 1, "dashArray": "4"},
-                           tooltip=str(row["name"])).add_to(fg)
-        fg.add_to(m)
+            layer.shape(row.geometry, {"fill": False, "color": "#868e96", "weight": 1, "dashArray": "4"}, tooltip=row["name"])
     new = plan.sites[plan.sites["plan_status"] == "new"].sort_values("rank")
     existing = plan.sites[plan.sites["plan_status"] != "new"]
-    fg_exist = folium.FeatureGroup(name=t("existing", lang))
-    _add_sites(fg_exist, existing, base, lang, plan.scenario.group)
-    fg_exist.add_to(m)
-    ranked = folium.FeatureGroup(name=t("suggestion", lang))
-    shown = display_frame(new, base)
+    left = plan.candidates[~plan.candidates["selected"].astype(bool)] if len(plan.candidates) and "selected" in plan.candidates else plan.candidates.iloc[:0]
+    if len(left):  # the candidates considered and not suggested, e.g. the rest of the office's own list
+        layer = spec.layer(t("candidate", lang))
+        for (_, row), geom in zip(left.iterrows(), display_frame(left, base).geometry):
+            layer.circle(geom.x, geom.y, 5, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7}, tooltip=row["name"],
+                         popup=Popup(str(row["name"]), [(t("potential", lang), fmt(row.get("potential_persons", np.nan), suppress_below))]))
+    _add_sites(spec.layer(t("existing", lang)), existing, base, lang, plan.scenario.group, suppress_below)
+    ranked = spec.layer(t("suggestion", lang))
     legend_rows = []
-    for k, ((_, row), geom) in enumerate(zip(new.iterrows(), shown.geometry), start=1):
-        folium.Marker([geom.y, geom.x], icon=icon("", NEW_COLOUR, number=k, size=28, label_px=14), tooltip=f"{k}. {row['name']}",
-                      popup=popup_table([(t("rank", lang), k), (t("adds", lang), row.get("adds_persons", np.nan)),
-                                         (label(FACILITY_TYPES, row["type"], lang), str(row["name"]))], f"{k}. {row['name']}")).add_to(ranked)
-        legend_rows.append((swatch(NEW_COLOUR), f"{k}. {row['name']}: +{row.get('adds_persons', 0):.0f}"))
-    ranked.add_to(m)
+    for k, ((_, row), geom) in enumerate(zip(new.iterrows(), display_frame(new, base).geometry), start=1):
+        adds = fmt(row.get("adds_persons", np.nan), suppress_below)
+        ranked.marker(geom.x, geom.y, colour=NEW_COLOUR, number=k, size_px=28, label_px=14, tooltip=f"{k}. {row['name']}",
+                      popup=Popup(f"{k}. {row['name']}", [(t("rank", lang), k), (t("adds", lang), adds), (label(FACILITY_TYPES, row["type"], lang), str(row["name"]))]))
+        legend_rows.append(LegendRow([(NEW_COLOUR, "circle")], f"{k}. {row['name']}: +{_whole(row.get('adds_persons', 0), suppress_below)}"))
     if office_sites is not None and len(office_sites):
-        fg_office = folium.FeatureGroup(name=t("office", lang))
-        adds = {}
+        layer = spec.layer(t("office", lang))
+        adds_by_name = {}
         if office_plan is not None:
-            adds = dict(zip(office_plan.sites["name"], office_plan.sites.get("adds_persons", pd.Series(dtype=float))))
+            adds_by_name = dict(zip(office_plan.sites["name"], office_plan.sites.get("adds_persons", pd.Series(dtype=float))))
         for (_, row), geom in zip(office_sites.iterrows(), display_frame(office_sites, base).geometry):
-            value = adds.get(row["name"], np.nan)
-            folium.Marker([geom.y, geom.x], icon=icon("flag", "#5f3dc4", size=26), tooltip=f"{t('office', lang)}: {row['name']}",
-                          popup=popup_table([(t("adds", lang), value)], f"{t('office', lang)}: {row['name']}")).add_to(fg_office)
-            legend_rows.append((swatch("#5f3dc4"), f"{t('office', lang)}: {row['name']}" + (f": +{value:.0f}" if np.isfinite(value) else "")))
-        fg_office.add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    Title(f"{t('suggestion', lang)} · {town_name}", f"{plan.scenario.name} · {plan.summary['data'][lang]}").add_to(m)
-    Legend(f"{t('suggestion', lang)} ({t('adds', lang)})", legend_rows[:15]).add_to(m)
-    Fullscreen(t("fullscreen", lang)).add_to(m)
-    return m
+            value = adds_by_name.get(row["name"], np.nan)
+            layer.marker(geom.x, geom.y, colour="#5f3dc4", glyph="flag", tooltip=f"{t('office', lang)}: {row['name']}",
+                         popup=Popup(f"{t('office', lang)}: {row['name']}", [(t("adds", lang), fmt(value, suppress_below))]))
+            legend_rows.append(LegendRow([("#5f3dc4", "circle")], f"{t('office', lang)}: {row['name']}" + (f": +{_whole(value, suppress_below)}" if np.isfinite(value) else "")))
+    spec.legend(f"{t('suggestion', lang)} ({t('adds', lang)})", legend_rows[:15])
+    return draw(m, spec)
+
+
+def _whole(value: Any, suppress_below: float | None) -> str:
+    """A count of people in whole persons ("<N" when suppressed)."""
+    number = float(value) if value is not None else np.nan
+    if not np.isfinite(number):
+        return "–"
+    if suppress_below is not None and 0 < number < suppress_below:
+        return f"<{suppress_below:g}"
+    return f"{number:.0f}"
 
 
 def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | None = None, print_mode: bool = False) -> folium.Map:
@@ -297,37 +314,34 @@ def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | 
     stops = plan.stops_frame()
     extent = pd.concat([legs.geometry, stops.geometry, plan.depots.geometry]) if len(legs) else plan.depots.geometry
     b = gpd.GeoSeries(extent, crs=4326).total_bounds
-    m, base = new_map((b[0], b[1], b[2], b[3]), basemap=basemap, print_mode=print_mode)
+    bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    m, base = new_map(bounds, basemap=basemap, print_mode=print_mode)
+    s = plan.summary
+    data = s["data"][lang] if isinstance(s["data"], dict) else str(s["data"])
+    spec = _spec(m, base, bounds, lang, title=f"{t('patrol', lang)} · {s['region']}", note=f"{s['visited']}/{s['stops']} {t('stop', lang)} · {s['travel_min']:.0f} min · {data}",
+                 title_px=16 if print_mode else 13, control_collapsed=True)
     label_px, size = (15, 32) if print_mode else (12, 26)
     legend_rows = []
     for k, route in enumerate(plan.routes):
         colour = TEAM_COLOURS[k % len(TEAM_COLOURS)]
-        fg = folium.FeatureGroup(name=route.team)
+        layer = spec.layer(route.team)
         for _, leg in display_frame(legs[legs["team"] == route.team], base).iterrows():
             if leg.geometry.geom_type == "LineString":
-                coords = [[y, x] for x, y in leg.geometry.coords]
-                folium.PolyLine(coords, color=colour, weight=6 if print_mode else 4, opacity=0.85,
-                                tooltip=f"{route.team}: {leg['from']} → {leg['to']} ({leg['minutes']:.0f} min)").add_to(fg)
+                layer.line(leg.geometry.coords, {"color": colour, "weight": 6 if print_mode else 4, "opacity": 0.85},
+                           tooltip=f"{route.team}: {leg['from']} → {leg['to']} ({leg['minutes']:.0f} min)")
         mine = stops[stops["team"] == route.team]
         for (_, row), geom in zip(mine.iterrows(), display_frame(mine, base).geometry):
-            kind = label(PATROL_STOP_KINDS, row["kind"], lang)
-            folium.Marker([geom.y, geom.x], icon=icon("", colour, number=int(row["order"]), size=size, label_px=label_px),
+            layer.marker(geom.x, geom.y, colour=colour, number=int(row["order"]), size_px=size, label_px=label_px,
                           tooltip=f"{int(row['order'])}. {row['name']} · {row['arrival']}",
-                          popup=popup_table([(t("team", lang), route.team), (t("stop", lang), kind), (t("arrival", lang), row["arrival"]),
-                                             (t("departure", lang), row["departure"]), (t("priority", lang), row["priority"])],
-                                            f"{int(row['order'])}. {row['name']}")).add_to(fg)
-        fg.add_to(m)
-        legend_rows.append((swatch(colour), f"{route.team} · {label(TEAM_MODES, route.mode, lang)} · {len(route.stops)} {t('stop', lang)} · "
-                                            f"{route.travel_min:.0f} min · {route.distance_m / 1000:.1f} km"))
+                          popup=Popup(f"{int(row['order'])}. {row['name']}", [(t("team", lang), route.team), (t("stop", lang), label(PATROL_STOP_KINDS, row["kind"], lang)),
+                                                                              (t("arrival", lang), row["arrival"]), (t("departure", lang), row["departure"]),
+                                                                              (t("priority", lang), row["priority"])]))
+        legend_rows.append(LegendRow([(colour, "circle")], f"{route.team} · {label(TEAM_MODES, route.mode, lang)} · {len(route.stops)} {t('stop', lang)} · "
+                                                           f"{route.travel_min:.0f} min · {route.distance_m / 1000:.1f} km"))
+    depots = spec.layer(t("depot", lang), control=False)
     for (_, row), xy in zip(plan.depots.iterrows(), to_display(np.column_stack([plan.depots.geometry.x, plan.depots.geometry.y]), base)):
-        folium.Marker([xy[1], xy[0]], icon=icon("house-flag", "#212529", size=size + 4), tooltip=f"{t('depot', lang)}: {row['name']}",
-                      popup=popup_table([(t("depot", lang), row["name"])])).add_to(m)
-    legend_rows.append((swatch("#212529"), t("depot", lang)))
-    folium.LayerControl(collapsed=True).add_to(m)
-    s = plan.summary
-    data = s["data"][lang] if isinstance(s["data"], dict) else str(s["data"])
-    note = f"{s['visited']}/{s['stops']} {t('stop', lang)} · {s['travel_min']:.0f} min · {data}"
-    Title(f"{t('patrol', lang)} · {s['region']}", note, font_px=16 if print_mode else 13).add_to(m)
-    Legend(t("team", lang), legend_rows, font_px=15 if print_mode else 13).add_to(m)
-    Fullscreen(t("fullscreen", lang)).add_to(m)
-    return m
+        depots.marker(xy[0], xy[1], colour="#212529", glyph="house-flag", size_px=size + 4, tooltip=f"{t('depot', lang)}: {row['name']}",
+                      popup=Popup(None, [(t("depot", lang), row["name"])]))
+    legend_rows.append(LegendRow([("#212529", "circle")], t("depot", lang)))
+    spec.legend(t("team", lang), legend_rows, font_px=15 if print_mode else 13)
+    return draw(m, spec)

@@ -49,7 +49,7 @@ def test_demo_writes_region_outputs(tmp_path: Path, cache_dir: Path) -> None:
     for page in maps:
         assert str(page) in result.output.replace("\n", "")
         assert 'src="assets/leaflet/leaflet.js"' in page.read_text(encoding="utf-8")
-    assert (tmp_path / "out" / "maps" / "assets" / "jquery" / "jquery.min.js").is_file()
+    assert (tmp_path / "out" / "maps" / "assets" / "planner" / "planner-map.js").is_file()
     # the second run loads the cached region
     again = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
     assert again.exit_code == 0 and "(loaded)" in again.output

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from api import store as db
 from api.service import Settings, create_app, wait_for_job
+from maps.spec import read_map_data
 from tests.limits import UNLIMITED
 
 ADMIN = "pk_admin_for_job_tests_0123456789"
@@ -77,8 +78,9 @@ def _same(a: list[tuple[float, float]], b: list[tuple[float, float]], tol: float
 
 
 def _marker_sites(page: str) -> list[tuple[float, float]]:
-    """(lon, lat) of every facility marker drawn on a folium page."""
-    return [(float(lon), float(lat)) for lat, lon in re.findall(r"L\.marker\(\s*\[([-\d.]+), ([-\d.]+)\]", page)]
+    """(lon, lat) of every marker a map page draws (on a coverage map: the facilities)."""
+    spec = read_map_data(page)
+    return [(f["at"][1], f["at"][0]) for layer in spec["layers"] for f in layer["features"] if f["k"] == "m"]
 
 
 def _excel_sites(content: bytes) -> list[tuple[float, float]]:

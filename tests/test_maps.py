@@ -11,6 +11,7 @@ import pytest
 
 from api.demo import CARE_SCENARIO, MEAL_SCENARIO, demo_depots
 from maps.base import PLAIN_BACKGROUND, save_map
+from maps.spec import read_map_data
 from maps.views import NEW_COLOUR, TEAM_COLOURS, compliance_map, coverage_map, patrol_map, suggestion_map
 from planner.routing.hotspots import HotspotParams, find_hotspots
 from planner.routing.patrol import Team, hotspot_stops, plan_patrols, stops_from_spots
@@ -104,10 +105,10 @@ def test_patrol_map_teams_and_stops(plans, folder, print_mode: bool) -> None:
 
 
 def test_missing_asset_is_detected(plans, folder) -> None:
-    # the checks above can fail: without jQuery the page breaks and nothing is drawn
+    # the checks above can fail: without Leaflet the page breaks and nothing is drawn
     sub = folder / "broken"
     path = save_map(patrol_map(plans["patrol"], lang="en"), sub / "patrol.html")
-    (sub / "assets" / "jquery" / "jquery.min.js").unlink()
+    (sub / "assets" / "leaflet" / "leaflet.js").unlink()
     out = render(path, sub / "patrol.png")
     assert out.errors() != []
     assert out.count("leaflet-marker-icon") == 0
@@ -127,9 +128,9 @@ def test_chinese_names_and_gcj02_basemap(small_city, folder) -> None:
     amap = save_map(patrol_map(plan, lang="zh", basemap="amap"), folder / "city-amap.html").read_text(encoding="utf-8")
 
     def first_marker(page: str) -> np.ndarray:
-        found = re.search(r"L\.marker\(\s*\[([-\d.]+),\s*([-\d.]+)\]", page)
-        assert found
-        return np.array([float(found.group(1)), float(found.group(2))])
+        markers = [f["at"] for layer in read_map_data(page)["layers"] for f in layer["features"] if f["k"] == "m"]
+        assert markers
+        return np.array(markers[0], float)  # lat, lon
 
     a, b = first_marker(plain), first_marker(amap)
     shift_m = np.hypot((b[0] - a[0]) * 111_000, (b[1] - a[1]) * 111_000 * np.cos(np.radians(a[0])))

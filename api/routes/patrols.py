@@ -14,7 +14,10 @@ from api import store as db
 from api.deps import StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
-from api.state import ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, new_snapshot, patrol_object, region_at, remember, version_of
+from api.state import (
+    ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember,
+    version_of,
+)
 from geodata.export import gpx_xml
 from geodata.region import Region
 from maps.base import render_html
@@ -65,7 +68,7 @@ def create_patrol(region_id: str, body: PatrolIn, who: Who, state: StateDep) -> 
                                 payload=payload, geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx,
                                 snapshot=snapshot, created_by=who.id)
     remember(state, state.patrol_cache, patrol_id, patrol)
-    return {"id": patrol_id, **payload, "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx",
+    return {"id": patrol_id, **payload, "summary": public_data(payload.get("summary", {})), "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx",
                                                   "map": f"/patrols/{patrol_id}/map"}}
 
 
@@ -82,7 +85,7 @@ def _row(state: State, patrol_id: int, who: Caller) -> dict:
 def get_patrol(patrol_id: int, who: Who, state: StateDep) -> dict:
     """A patrol plan: per team the stops with arrival times; unserved stops with reasons."""
     row = _row(state, patrol_id, who)
-    return {"id": row["id"], "station": row["station"], **row["payload"]}
+    return {"id": row["id"], "station": row["station"], **row["payload"], "summary": public_data(row["payload"].get("summary", {}))}
 
 
 @router.get("/patrols/{patrol_id}/geojson")
@@ -103,4 +106,4 @@ def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Annotated[
                      print_mode: bool = False) -> HTMLResponse:
     """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
     patrol = patrol_object(state, _row(state, patrol_id, who))
-    return HTMLResponse(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]
+    return map_page(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]

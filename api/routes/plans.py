@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import store as db
 from api.deps import StateDep, Who, check_plan_access
 from api.privacy import geojson_for, plan_payload_for
-from api.state import ASSET_URL, Caller, State, plan_object
+from api.state import ASSET_URL, Caller, State, map_page, plan_object, public_data
 from geodata.export import excel_bytes
 from maps.base import render_html
 from maps.views import compliance_map, coverage_map, suggestion_map
@@ -26,7 +26,8 @@ def _row(state: State, plan_id: int, who: Caller) -> dict:
 
 
 def _payload(state: State, row: dict, who: Caller) -> dict:
-    return plan_payload_for(who.role, row["payload"], state.settings.privacy_min_count)
+    payload = plan_payload_for(who.role, row["payload"], state.settings.privacy_min_count)
+    return {**payload, "summary": public_data(payload.get("summary", {}))}  # no server paths in the notes; names untouched
 
 
 @router.get("/plans/{plan_id}")
@@ -50,7 +51,7 @@ def plan_geojson(plan_id: int, who: Who, state: StateDep) -> Response:
 def plan_compliance(plan_id: int, who: Who, state: StateDep) -> dict:
     """Compliance of the plan with each work-plan target, and the units failing."""
     row = _row(state, plan_id, who)
-    return {"compliant": row["payload"]["summary"].get("compliant"), "targets": row["payload"]["compliance"]}
+    return {"compliant": row["payload"]["summary"].get("compliant"), "targets": public_data(row["payload"]["compliance"])}
 
 
 @router.get("/plans/{plan_id}/map", response_class=HTMLResponse)
@@ -67,7 +68,7 @@ def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query
         m = compliance_map(stored, lang=lang)  # type: ignore[arg-type]
     else:
         m = coverage_map(stored, lang=lang)  # type: ignore[arg-type]
-    return HTMLResponse(render_html(m, ASSET_URL))
+    return map_page(render_html(m, ASSET_URL))
 
 
 @router.get("/plans/{plan_id}/excel")

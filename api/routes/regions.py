@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from api import store as db
 from api.deps import StateDep, Who, require
 from api.privacy import LAYER_ACCESS, demand_by_community, summary_for
-from api.state import ApiError, geojson_of, region_at, version_of
+from api.state import ApiError, geojson_of, public_data, region_at, version_of
 
 router = APIRouter(tags=["regions"])
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["regions"])
 @router.get("/regions")
 def regions(who: Who, state: StateDep) -> list[dict]:
     """Regions served, with their data labels and latest versions."""
-    return [{"id": rid, "name": r.name, "synthetic": r.is_synthetic, "data": r.data_label, "version": version_of(region_at(state, rid))}
+    return [{"id": rid, "name": r.name, "synthetic": r.is_synthetic, "data": public_data(r.data_label), "version": version_of(region_at(state, rid))}
             for rid, r in state.settings.regions.items()]
 
 
@@ -39,7 +39,7 @@ def region_summary(region_id: str, who: Who, state: StateDep) -> dict:
     """Units, population groups, networks and facilities of a region (its latest version); below
     planner level per-town counts under the privacy threshold are suppressed."""
     region = region_at(state, region_id)
-    summary = json.loads(json.dumps(region.summary(), default=str, ensure_ascii=False))
+    summary = public_data(json.loads(json.dumps(region.summary(), default=str, ensure_ascii=False)))
     return {**summary_for(who.role, summary, state.settings.privacy_min_count), "version": version_of(region)}
 
 

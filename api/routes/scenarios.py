@@ -9,7 +9,7 @@ from api.deps import StateDep, Who, require
 from api.jobs import Outcome
 from api.schemas import ScenarioIn
 from api.snapshots import load_plan
-from api.state import ApiError, State, new_snapshot, region_at, scenario_of, store_plan, town_id, version_of
+from api.state import ApiError, State, new_snapshot, public_message, region_at, scenario_of, store_plan, town_id, version_of
 
 router = APIRouter(tags=["scenarios"])
 
@@ -57,7 +57,7 @@ def _job_ended(state: State, job_id: int, outcome: Outcome, scenario_row: dict, 
             return
         state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
     else:
-        state.store.set(db.jobs, job_id, status=outcome.status, finished_at=db.now(), message=outcome.message)
+        state.store.set(db.jobs, job_id, status=outcome.status, finished_at=db.now(), message=public_message(outcome.message or ""))
 
 
 def _pending(state: State, key_id: int | None = None) -> int:

@@ -12,7 +12,7 @@ from api.deps import StateDep, Who, require
 from api.privacy import SENSITIVE_GROUPS, suppress
 from api.schemas import SuggestionIn
 from api.state import (
-    ApiError, Caller, State, inline_slot, inline_time_limit, region_at, scenario_of, store_plan, town_id, upload_sites, version_of, with_sites,
+    ApiError, Caller, State, inline_slot, inline_time_limit, public_data, region_at, scenario_of, store_plan, town_id, upload_sites, version_of, with_sites,
 )
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES
@@ -80,7 +80,7 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
         "sites": [{"rank": k + 1, "site_id": r["site_id"], "name": r["name"], "adds_persons": a,
                    "lon": round(r.geometry.x, 7), "lat": round(r.geometry.y, 7)} for k, ((_, r), a) in enumerate(zip(new.iterrows(), adds))],
         "covered_share_before": plan_obj.summary["covered_by_existing_share"], "covered_share_after": plan_obj.summary["covered_share"],
-        "region_version": version_of(latest), "proposal": proposal, "data": plan_obj.summary["data"],
+        "region_version": version_of(latest), "proposal": proposal, "data": public_data(plan_obj.summary["data"]),
     }
     with state.lock:
         state.suggestion_cache[key] = answer
