@@ -149,6 +149,7 @@ def serve(
     rate_per_minute: Annotated[float, typer.Option("--rate-per-minute", help="Requests per minute per key (beyond: 429 with Retry-After).")] = 120.0,
     max_jobs: Annotated[int, typer.Option("--max-jobs", help="Scenario jobs queued or running at most (beyond: 503).")] = 20,
     inline_solves: Annotated[int, typer.Option("--inline-solves", help="Suggestions and patrols solved inside requests at the same time.")] = 2,
+    inline_per_key: Annotated[int, typer.Option("--inline-per-key", help="Of those, at most this many for one key (beyond: 429).")] = 1,
     cache_dir: CacheOpt = None,
 ) -> None:
     """Start the HTTP service (OpenAPI docs at /docs, offline) on the sample region or REGION."""
@@ -180,7 +181,7 @@ def serve(
     store.engine.dispose()
     settings = Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url, data_dir=data_dir,
                         admin_key=admin, workers=workers, rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
-                        inline_solves=inline_solves, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")))
+                        inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")))
     try:
         application = create_app(settings)
     except StartupError as exc:

@@ -19,7 +19,8 @@ def get_state(request: Request) -> State:
 
 
 def caller(request: Request, key: Annotated[str | None, Depends(key_header)]) -> Caller:
-    """The key's holder; 401 without a valid key, 429 (with Retry-After) beyond the key's rate."""
+    """The key's holder; 401 without a valid key (the per-key rate limit is applied before, in
+    :class:`api.service.Guard`)."""
     if not key:
         raise HTTPException(401, "missing API key (header X-API-Key)")
     state = get_state(request)
@@ -27,9 +28,7 @@ def caller(request: Request, key: Annotated[str | None, Depends(key_header)]) ->
     if row is None:
         raise HTTPException(401, "unknown or revoked API key")
     request.state.key_id = row["id"]  # for the access log (never the key itself)
-    wait = state.limiter.take(row["id"])
-    if wait > 0:
-        raise ApiError(429, f"too many requests from this key: try again in {wait:.0f} s", retry_after=wait)
+    state.remember_key(row["key_hash"], row["id"])
     return Caller(row["id"], row["name"], row["role"], row["town"], row["station"])
 
 

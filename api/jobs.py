@@ -1,5 +1,9 @@
 """Scenario jobs in worker processes: they run in parallel, report real progress, and stop when told.
 
+Solves inside a request (suggestions, patrols) use :func:`run_in_child` the same way: the
+request's thread waits while a child process solves, so one user's solve never holds up the
+others' requests.
+
 Each job runs :func:`planner.scenario.run_scenario` in its own child process (``fork``: the child
 starts with the parent's regions in memory, copy-on-write, and touches no database connection).
 A monitor thread in the service reads the child's progress messages, writes them to the job row,
@@ -60,6 +64,55 @@ def _child(conn: Any, region: Region, scenario: Scenario, snapshot: Path) -> Non
         conn.send(("failed", f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc(limit=5)))
     finally:
         conn.close()
+
+
+def _call_child(conn: Any, function: Callable[..., Any], args: tuple) -> None:
+    """Runs in a forked worker process: call, send back the result or what went wrong."""
+    try:
+        conn.send(("ok", function(*args)))
+    except (InfeasibleProblem, DataError, ValueError) as exc:
+        conn.send(("invalid", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported, the service stays up
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class WorkerTimeout(RuntimeError):
+    """A solve in a worker process was stopped at its time cap."""
+
+
+def run_in_child(function: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
+    """``function(*args)`` in a forked worker process (the parent's regions in memory, copy-on-write),
+    its result sent back; the caller's thread waits without holding the interpreter, so the service
+    keeps answering other requests while it solves.
+
+    Raises :class:`ValueError` (the problem's own reason: infeasible, bad data) or
+    :class:`WorkerTimeout` when the process had to be stopped after ``time_limit_s`` seconds.
+    """
+    parent, child = _CONTEXT.Pipe(duplex=False)
+    proc = _CONTEXT.Process(target=_call_child, args=(child, function, args), daemon=True, name="planner-inline")
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(time_limit_s):
+            JobRunner._stop(proc)
+            raise WorkerTimeout(f"stopped after {time_limit_s:g} s")
+        try:
+            kind, value = parent.recv()
+        except EOFError:
+            proc.join(timeout=5)
+            raise RuntimeError(f"the worker process ended without an answer (exit code {proc.exitcode})") from None
+    finally:
+        parent.close()
+        proc.join(timeout=5)
+        if proc.is_alive():
+            JobRunner._stop(proc)
+    if kind == "ok":
+        return value
+    if kind == "invalid":
+        raise ValueError(value)
+    raise RuntimeError(value)
 
 
 class JobRunner:

@@ -17,6 +17,7 @@ The routers live in :mod:`api.routes` (one per resource), their shared dependenc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -46,6 +47,8 @@ __all__ = ["Caller", "Settings", "StartupError", "create_app", "wait_for_job"]
 
 log = logging.getLogger("planner.api")
 
+TARPIT_MAX_S = 1.0
+"""Longest pause before a 429 answer, seconds."""
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 """Room for the form fields and boundaries of an upload beyond the file itself, bytes."""
 
@@ -56,13 +59,20 @@ class StartupError(ValueError):
 
 # ---------------------------------------------------------------------------- middleware
 class Guard:
-    """ASGI middleware: refuses request bodies over the limit (413, before the app reads them)
-    and writes the access log (JSON lines: time, key id — never the key —, method, path,
-    status, duration in milliseconds)."""
+    """ASGI middleware in front of every route.
 
-    def __init__(self, app: ASGIApp, *, access_log: Path | None) -> None:
+    * **Rate limit per key**, before any routing or database work: a request whose key has used
+      its budget is answered 429 with Retry-After, after a pause of up to ``TARPIT_MAX_S`` (a
+      client that ignores Retry-After slows itself down instead of the service).
+    * **Body limit**: a body over the limit is refused with 413 before the app reads it.
+    * **Access log**: JSON lines (time, key id — never the key —, method, path, status,
+      duration in milliseconds) in a file created private (0600).
+    """
+
+    def __init__(self, app: ASGIApp, *, state: State, access_log: Path | None) -> None:
         self.app = app
-        self.log_path = db.private_file(access_log) if access_log else None
+        self.state = state
+        self._log = open(db.private_file(access_log), "a", encoding="utf-8", buffering=1) if access_log else None  # noqa: SIM115
         self._lock = threading.Lock()
 
     @staticmethod
@@ -86,7 +96,18 @@ class Guard:
                 message = {**message, "headers": [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]}
             await send(message)
 
+        key = _header(scope, b"x-api-key")
         try:
+            if key:
+                digest = db.hash_key(key)
+                scope["state"]["key_id"] = self.state.key_ids.get(digest)  # known once the key has been seen valid
+                wait = self.state.limiter.take(digest)
+                if wait > 0:
+                    pause = min(wait, TARPIT_MAX_S)
+                    await asyncio.sleep(pause)
+                    left = max(wait - pause, 1.0)
+                    await _error(429, f"too many requests from this key: try again in {round(left)} s", retry_after=left)(scope, _no_body, send_logged)
+                    return
             try:
                 replay = await self._bounded_body(scope, receive)
             except Exception:  # noqa: BLE001 - a body that cannot be received is the client's fault
@@ -102,7 +123,7 @@ class Guard:
     async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """The request's body read up to the limit, replayed to the app; None when it is larger."""
         limit = self.body_limit(scope)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return None
         chunks: list[bytes] = []
@@ -136,14 +157,21 @@ class Guard:
         await response(scope, _no_body, send)
 
     def _write(self, scope: Scope, status: int, started: float) -> None:
-        if self.log_path is None:
+        if self._log is None:
             return
         entry = {"time": db.now().isoformat(timespec="milliseconds") + "Z", "key_id": scope["state"].get("key_id"),
                  "method": scope["method"], "path": scope["path"], "status": status,
                  "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        with self._lock, open(self.log_path, "a", encoding="utf-8") as out:
-            out.write(line)
+        with self._lock:
+            self._log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """A request header's value (the first), or None."""
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value.decode("latin-1")
+    return None
 
 
 async def _no_body() -> Message:
@@ -247,7 +275,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     _install_error_handlers(app)
     for module in (service, keys, regions, uploads, scenarios, plans, suggestions, patrols, audit):
         app.include_router(module.router)
-    app.add_middleware(Guard, access_log=settings.data_dir / "access.log" if settings.access_log else None)
+    app.add_middleware(Guard, state=state, access_log=settings.data_dir / "access.log" if settings.access_log else None)
     return app
 
 

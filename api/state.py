@@ -19,6 +19,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import geopandas as gpd
@@ -26,7 +27,7 @@ import pandas as pd
 from fastapi.responses import HTMLResponse
 
 from api import store as db
-from api.jobs import JobRunner
+from api.jobs import JobRunner, WorkerTimeout, run_in_child
 from api.snapshots import load_patrol, load_plan, save_plan
 from geodata.region import Region
 from planner.routing.patrol import PatrolPlan
@@ -76,7 +77,12 @@ class Settings:
     inline_wait_s: float = 5.0
     """How long a request waits for a free inline solve before 503."""
     inline_time_cap_s: float = 20.0
-    """Time cap on any solve inside a request (suggestions, patrols), seconds."""
+    """Solver time limit of any solve inside a request (suggestions, patrols), seconds."""
+    inline_grace_s: float = 30.0
+    """A solve inside a request is stopped at its solver time limit plus this (travel costs, the
+    explanation), seconds."""
+    inline_per_key: int = 1
+    """Solves inside requests one key may have running at once; beyond: 429."""
     privacy_min_count: float = 5.0
     """Below planner level, counts of people under this are suppressed (shown as null)."""
     access_log: bool = True
@@ -103,24 +109,27 @@ class ApiError(Exception):
 
 
 class RateLimiter:
-    """A token bucket per key: ``burst`` requests at once, refilled at ``per_minute`` a minute."""
+    """A token bucket per key (any hashable, e.g. a key's hash): ``burst`` requests at once,
+    refilled at ``per_minute`` a minute."""
 
     def __init__(self, per_minute: float, burst: int) -> None:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
-        self._buckets: dict[int, tuple[float, float]] = {}
+        self._buckets: dict[object, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, key_id: int) -> float:
+    def take(self, key: object) -> float:
         """0 if the request may go ahead, else the seconds until it may."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (self.burst, now))
+            tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1.0:
-                self._buckets[key_id] = (tokens - 1.0, now)
+                self._buckets[key] = (tokens - 1.0, now)
+                if len(self._buckets) > 100_000:  # forget full buckets of keys not seen for a while
+                    self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < self.burst / max(self.rate, 1e-9)}
                 return 0.0
-            self._buckets[key_id] = (tokens, now)
+            self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
 
 
@@ -133,11 +142,21 @@ class State:
     runner: JobRunner
     limiter: RateLimiter
     inline: threading.BoundedSemaphore
+    inline_by_key: dict[int, int] = field(default_factory=dict)
+    key_ids: dict[str, int] = field(default_factory=dict)
+    """Key hash → key id, for the access log of requests refused before authentication."""
     versions: dict[str, dict[int, Region]] = field(default_factory=dict)
     plan_cache: "OrderedDict[int, Plan]" = field(default_factory=OrderedDict)
     patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
     suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember_key(self, key_hash: str, key_id: int) -> None:
+        """Note a valid key's id under its hash (bounded; the oldest forgotten first)."""
+        with self.lock:
+            self.key_ids[key_hash] = key_id
+            while len(self.key_ids) > 10_000:
+                self.key_ids.pop(next(iter(self.key_ids)))
 
     @property
     def snapshots(self) -> Path:
@@ -278,14 +297,20 @@ def scenario_of(spec: dict) -> Scenario:
     return Scenario(**{k: v for k, v in spec.items() if k in names})
 
 
+def plan_documents(plan: Plan) -> tuple[dict, str]:
+    """A plan's JSON payload (plain data) and its sites as GeoJSON text (run where the plan was solved)."""
+    payload = json.loads(json.dumps(plan.to_dict(), ensure_ascii=False, default=str))
+    return payload, json.dumps(geojson_of(plan.sites), ensure_ascii=False)
+
+
 def store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
-               payload: dict | None = None, snapshot: str | None = None) -> int:
+               payload: dict | None = None, snapshot: str | None = None, geojson: str | None = None) -> int:
     """Store a plan: its snapshot (written here unless given) and its row."""
     if snapshot is None:
         folder, snapshot = new_snapshot(state, "plans")
         save_plan(plan, folder)
     payload = json.loads(json.dumps(payload if payload is not None else plan.to_dict(), ensure_ascii=False, default=str))
-    geojson = json.dumps(geojson_of(plan.sites), ensure_ascii=False)
+    geojson = geojson if geojson is not None else json.dumps(geojson_of(plan.sites), ensure_ascii=False)
     plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, region_version=plan.summary.get("region_version"),
                               town=spec.get("town"), spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
     remember(state, state.plan_cache, plan_id, plan)
@@ -358,21 +383,51 @@ def public_data(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- limits
-class inline_slot:  # noqa: N801 - used as ``with inline_slot(state):``
-    """One of the service's few slots for a solve inside a request (suggestions, patrols); 503
-    with Retry-After when none frees up within ``inline_wait_s``."""
+class inline_slot:  # noqa: N801 - used as ``with inline_slot(state, who):``
+    """One of the service's few slots for a solve inside a request (suggestions, patrols).
 
-    def __init__(self, state: State) -> None:
-        self.state = state
+    A key may hold ``inline_per_key`` slots at once (429 beyond: wait for your answer); when all
+    ``inline_solves`` slots are busy for ``inline_wait_s`` the answer is 503; both say when to retry."""
+
+    def __init__(self, state: State, who: Caller) -> None:
+        self.state, self.key_id = state, who.id
 
     def __enter__(self) -> "inline_slot":
-        if not self.state.inline.acquire(timeout=self.state.settings.inline_wait_s):
-            raise ApiError(503, f"the service is solving {self.state.settings.inline_solves} request(s) already; try again in a few seconds",
-                           retry_after=max(1.0, self.state.settings.inline_time_cap_s / 2))
+        settings = self.state.settings
+        with self.state.lock:
+            mine = self.state.inline_by_key.get(self.key_id, 0)
+            if mine >= settings.inline_per_key:
+                raise ApiError(429, f"this key is already waiting for {mine} answer(s); send the next question when one has come",
+                               retry_after=max(1.0, settings.inline_time_cap_s / 4))
+            self.state.inline_by_key[self.key_id] = mine + 1
+        if not self.state.inline.acquire(timeout=settings.inline_wait_s):
+            self._release_key()
+            raise ApiError(503, f"the service is solving {settings.inline_solves} request(s) already; try again in a few seconds",
+                           retry_after=max(1.0, settings.inline_time_cap_s / 2))
         return self
+
+    def _release_key(self) -> None:
+        with self.state.lock:
+            left = self.state.inline_by_key.get(self.key_id, 1) - 1
+            if left > 0:
+                self.state.inline_by_key[self.key_id] = left
+            else:
+                self.state.inline_by_key.pop(self.key_id, None)
 
     def __exit__(self, *_exc: object) -> None:
         self.state.inline.release()
+        self._release_key()
+
+
+def solve_inline(state: State, function: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
+    """``function(*args)`` in a worker process (see :func:`api.jobs.run_in_child`), stopped at
+    ``time_limit_s`` plus ``inline_grace_s`` (503 then, saying so)."""
+    limit = time_limit_s + state.settings.inline_grace_s
+    try:
+        return run_in_child(function, *args, time_limit_s=limit)
+    except WorkerTimeout:
+        raise ApiError(503, f"the solve did not finish within {limit:g} s and was stopped; ask a smaller question or try later",
+                       retry_after=30) from None
 
 
 def inline_time_limit(state: State, requested: float) -> float:

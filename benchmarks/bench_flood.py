@@ -4,7 +4,7 @@ Starts ``planner serve`` on the sample region in a child process (fresh SQLite d
 per-key limits as shipped and then with them off.  Ten users (ten street-office and planner keys,
 one request every 100 ms between them: region summary, sites layer, a cached suggestion, a stored
 plan) are timed for ``--seconds``: alone ("quiet"), then while one planner key floods the service
-from ``--flooders`` connections as fast as it can with suggestions for varying towns and sizes (each
+from ``--flooders`` connections of another process as fast as it can with suggestions for varying towns and sizes (each
 a solve unless refused).  Reports the users' p50/p95 latency in both phases, their ratio, errors,
 and what the flooder got (answers, 429s, 503s).
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -53,7 +54,7 @@ class Service:
         self.data = Path(tempfile.mkdtemp(prefix="planner-flood-"))
         args = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data)]
         if not limits:
-            args += ["--rate-per-minute", "1000000000", "--inline-solves", "64", "--max-jobs", "100000"]
+            args += ["--rate-per-minute", "1000000000", "--inline-solves", "64", "--inline-per-key", "64", "--max-jobs", "100000"]
         self.process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PLANNER_ADMIN_KEY": ADMIN}, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -112,14 +113,17 @@ def run_users(service: Service, requests: list, seconds: float) -> dict:
             "errors": sum(n for s, n in statuses.items() if s != 200)}
 
 
-def flood(service: Service, key: str, connections: int, stop: threading.Event, counts: collections.Counter) -> list[threading.Thread]:
-    """``connections`` threads sending suggestion requests for varying towns and sizes as fast as answered."""
+def _flood_process(base: str, key: str, connections: int, seconds: float, out: "multiprocessing.Queue") -> None:
+    """In its own process (as another machine would be): ``connections`` threads sending suggestion
+    requests for varying towns and sizes as fast as they are answered; puts the status counts."""
+    counts: collections.Counter = collections.Counter()
     lock = threading.Lock()
+    stop_at = time.perf_counter() + seconds
 
     def one(offset: int) -> None:
-        with httpx.Client(base_url=service.base, timeout=60, headers={"X-API-Key": key}) as client:
+        with httpx.Client(base_url=base, timeout=60, headers={"X-API-Key": key}) as client:
             for n in itertools.count(offset * 1000):
-                if stop.is_set():
+                if time.perf_counter() > stop_at:
                     return
                 body = {"town": f"town-{1 + n % 5}", "k": 1 + n % 7, "standard_min": 5 + n % 11}
                 try:
@@ -129,10 +133,12 @@ def flood(service: Service, key: str, connections: int, stop: threading.Event, c
                 with lock:
                     counts[status] += 1
 
-    threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in range(connections)]
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(connections)]
     for thread in threads:
         thread.start()
-    return threads
+    for thread in threads:
+        thread.join()
+    out.put(dict(counts))
 
 
 def phase_pair(limits: bool, connections: int, seconds: float) -> list[dict]:
@@ -142,14 +148,13 @@ def phase_pair(limits: bool, connections: int, seconds: float) -> list[dict]:
         flooder = service.key("flooder", "planner")
         run_users(service, requests[:40], 4.0)  # warm up
         quiet = run_users(service, requests, seconds)
-        counts: collections.Counter = collections.Counter()
-        stop = threading.Event()
-        threads = flood(service, flooder, connections, stop, counts)
+        results: multiprocessing.Queue = multiprocessing.Queue()
+        process = multiprocessing.Process(target=_flood_process, args=(service.base, flooder, connections, seconds + 4.0, results))
+        process.start()
         time.sleep(2.0)
         flooded = run_users(service, requests, seconds)
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
+        counts = results.get(timeout=120)
+        process.join(timeout=60)
         label = "limits as shipped" if limits else "limits off"
         got = ", ".join(f"{s}×{n:,}" for s, n in sorted(counts.items()))
         return [{"service": label, "phase": "quiet", **quiet, "flooder": ""},

@@ -4,6 +4,7 @@ cap), stored as snapshots; GeoJSON, GPX and maps are drawn from what was stored.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import geopandas as gpd
@@ -15,14 +16,14 @@ from api.deps import StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
 from api.state import (
-    ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember,
+    ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember, solve_inline,
     version_of,
 )
 from geodata.export import gpx_xml
 from geodata.region import Region
 from maps.base import render_html
 from maps.views import patrol_map
-from planner.routing.patrol import CAMPAIGNS, Team, apply_campaign, plan_patrols, stops_from_spots
+from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
 
 router = APIRouter(tags=["patrols"])
 
@@ -45,6 +46,15 @@ def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gp
     return depots, stops, teams
 
 
+def _plan_patrols(region: Region, stops: gpd.GeoDataFrame, depots: gpd.GeoDataFrame, teams: list[Team], time_limit: float, seed: int,
+                  folder: Path) -> tuple[PatrolPlan, dict, str, bytes]:
+    """Runs in a worker process: plan the round, write its snapshot, its JSON, GeoJSON and GPX."""
+    patrol = plan_patrols(region, stops, depots, teams, time_limit=time_limit, seed=seed)
+    save_patrol(patrol, folder)
+    payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
+    return patrol, payload, json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx_xml(patrol.gpx_tracks()).encode("utf-8")
+
+
 @router.post("/regions/{region_id}/patrols", status_code=201)
 def create_patrol(region_id: str, body: PatrolIn, who: Who, state: StateDep) -> dict:
     """Patrol team: plan a shift (or a heat/cold campaign) from a station over the region's
@@ -55,18 +65,15 @@ def create_patrol(region_id: str, body: PatrolIn, who: Who, state: StateDep) -> 
     if who.role == "patrol" and body.station != who.station:
         raise ApiError(403, "a patrol key may plan from its own station only")
     depots, stops, teams = _patrol_inputs(region, body)
-    with inline_slot(state):
+    limit = inline_time_limit(state, body.time_limit)
+    folder, snapshot = new_snapshot(state, "patrols")
+    with inline_slot(state, who):
         try:
-            patrol = plan_patrols(region, stops, depots, teams, time_limit=inline_time_limit(state, body.time_limit), seed=body.seed)
+            patrol, payload, geojson, gpx = solve_inline(state, _plan_patrols, region, stops, depots, teams, limit, body.seed, folder, time_limit_s=limit)
         except ValueError as exc:
             raise ApiError(422, str(exc)) from exc
-    gpx = gpx_xml(patrol.gpx_tracks()).encode("utf-8")
-    payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
-    folder, snapshot = new_snapshot(state, "patrols")
-    save_patrol(patrol, folder)
     patrol_id = state.store.add(db.patrols, region=region_id, region_version=version_of(region), station=body.station, spec=body.model_dump(),
-                                payload=payload, geojson=json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx=gpx,
-                                snapshot=snapshot, created_by=who.id)
+                                payload=payload, geojson=geojson, gpx=gpx, snapshot=snapshot, created_by=who.id)
     remember(state, state.patrol_cache, patrol_id, patrol)
     return {"id": patrol_id, **payload, "summary": public_data(payload.get("summary", {})), "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx",
                                                   "map": f"/patrols/{patrol_id}/map"}}

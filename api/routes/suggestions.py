@@ -4,6 +4,7 @@ inline-solve limit and time cap."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -11,12 +12,13 @@ from api import store as db
 from api.deps import StateDep, Who, require
 from api.privacy import SENSITIVE_GROUPS, suppress
 from api.schemas import SuggestionIn
+from api.snapshots import save_plan
 from api.state import (
-    ApiError, Caller, State, inline_slot, inline_time_limit, public_data, region_at, scenario_of, store_plan, town_id, upload_sites, version_of, with_sites,
+    ApiError, Caller, State, inline_slot, inline_time_limit, new_snapshot, plan_documents, public_data, region_at, scenario_of, solve_inline, store_plan, town_id, upload_sites, version_of, with_sites,
 )
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES
-from planner.scenario import run_scenario
+from planner.scenario import Plan, Scenario, run_scenario
 
 router = APIRouter(tags=["street office"])
 
@@ -44,6 +46,15 @@ def _candidates(state: State, region_id: str, region: Region, who: Caller, uploa
     return region, ids, None
 
 
+def _suggest(region: Region, scenario: Scenario, proposal: str | None, folder: Path) -> tuple[Plan, dict, str]:
+    """Runs in a worker process: solve, note the proposal used, write the snapshot and the documents."""
+    plan = run_scenario(region, scenario)
+    if proposal:
+        plan.summary["proposal"] = proposal
+    save_plan(plan, folder)
+    return (plan, *plan_documents(plan))
+
+
 @router.post("/regions/{region_id}/suggestions")
 def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -> dict:
     """Street office: ``k`` more facilities in one town, ranked, with the residents each adds.
@@ -65,11 +76,11 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
     spec = {"name": f"{FACILITY_TYPES[body.facility_type]['zh']} · {town}", "facility_type": body.facility_type, "model": "mclp",
             "group": body.group, "mode": "walk", "standard_min": body.standard_min, "n_new": body.k, "town": town,
             "candidate_site_ids": candidates, "time_limit": inline_time_limit(state, SUGGESTION_TIME_LIMIT_S)}
-    with inline_slot(state):
-        plan_obj = run_scenario(region, scenario_of(spec))
-    if proposal:
-        plan_obj.summary["proposal"] = proposal
-    plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id)
+    folder, snapshot = new_snapshot(state, "plans")
+    with inline_slot(state, who):
+        plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario_of(spec), proposal, folder, time_limit_s=spec["time_limit"])
+    plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id,
+                         payload=payload, snapshot=snapshot, geojson=geojson)
     new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
     adds = new["adds_persons"].astype(float).round(1).tolist()
     if who.role not in ("admin", "planner") and body.group in SENSITIVE_GROUPS:
