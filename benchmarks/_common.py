@@ -70,3 +70,18 @@ def save(name: str, payload: Any) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
     return path
+
+
+def wait_for_service(base: str, timeout_s: float = 120.0) -> None:
+    """Poll ``base``/health until the service answers 200 (raises after ``timeout_s`` seconds)."""
+    import httpx
+
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the service at {base} did not start within {timeout_s:g} s")

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save  # noqa: E402
+from _common import ROOT, machine, markdown_table, save, wait_for_service  # noqa: E402
 
 ADMIN = "pk_admin_for_the_load_benchmark"
 
@@ -53,14 +53,7 @@ def main() -> None:
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("the service did not start")
+        wait_for_service(base)
         keys = []
         while len(keys) < args.clients:
             r = httpx.post(f"{base}/keys", headers={"X-API-Key": ADMIN}, json={"name": f"街道办 {len(keys)}", "role": "street_office", "town": "town-3"})

@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save  # noqa: E402
+from _common import ROOT, machine, markdown_table, save, wait_for_service  # noqa: E402
 
 ADMIN = "pk_admin_for_the_flood_benchmark"
 USERS = 10
@@ -58,13 +58,7 @@ class Service:
         self.process = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PLANNER_ADMIN_KEY": ADMIN}, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.base = f"http://127.0.0.1:{self.port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("the service did not start")
+        wait_for_service(self.base)
 
     def key(self, name: str, role: str, **extra: str) -> str:
         for _ in range(100):

@@ -367,6 +367,18 @@ def scenario_costs(region: Region, mode: str, weight: str, demand_xy: NDArray[np
     return costs
 
 
+def warm_costs(region: Region, scenario: Scenario) -> None:
+    """Build and keep in memory (see :func:`scenario_costs`) the travel costs ``scenario`` will ask
+    for, with the coverage within its standard.
+
+    A service that solves each question in a forked worker process calls this in the parent first:
+    what a child computes is lost when it ends, so without it every question would rebuild its
+    costs (about 0.4 s on the sample region against 0.06 s for the rest of the solve)."""
+    demand, sites, _, _ = _select(region, scenario)
+    costs = scenario_costs(region, scenario.mode, scenario.weight, points_xy(demand, region.crs), points_xy(sites, region.crs))
+    costs.coverage(scenario.standard, scenario.direction)  # type: ignore[arg-type]
+
+
 def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
     demand, sites, is_candidate, is_existing = _select(region, scenario)
     costs = scenario_costs(region, scenario.mode, scenario.weight, points_xy(demand, region.crs), points_xy(sites, region.crs))

@@ -144,3 +144,31 @@ def _no_stray_workers():
     for child in multiprocessing.active_children():
         if child.name.startswith("planner-job-"):
             child.terminate()
+
+
+def test_a_worker_process_inherits_the_costs_warmed_in_the_service(small_city, tmp_path) -> None:
+    """What a forked solve computes is lost when it ends: the service warms the travel costs in its
+    own process first, and the worker's solve then finds them instead of building them again."""
+    from api.jobs import run_in_child
+    from planner import scenario as planning
+    from planner.scenario import Scenario, warm_costs
+
+    town = small_city.units[small_city.units["level"] == "town"]["unit_id"].iloc[0]
+    scenario = Scenario(facility_type="meal_point", model="mclp", n_new=2, town=town, standard_min=10)
+    planning._COSTS_CACHE.clear()
+    builds_in_child = run_in_child(_costs_built_by_a_solve, small_city, scenario, time_limit_s=120)
+    assert builds_in_child == 1 and len(planning._COSTS_CACHE) == 0  # built in the child, lost with it
+    warm_costs(small_city, scenario)
+    assert len(planning._COSTS_CACHE) == 1
+    assert run_in_child(_costs_built_by_a_solve, small_city, scenario, time_limit_s=120) == 0
+
+
+def _costs_built_by_a_solve(region, scenario) -> int:
+    """In a worker: solve, and count the travel-cost engines built meanwhile."""
+    from planner import scenario as planning
+
+    built = []
+    original = planning.demand_site_costs
+    planning.demand_site_costs = lambda *a, **k: built.append(1) or original(*a, **k)
+    planning.run_scenario(region, scenario)
+    return len(built)

@@ -27,6 +27,7 @@ import pytest
 import shapely
 
 from api import store as db
+from api.privacy import LAYER_ACCESS
 from api.service import Settings, StartupError, create_app
 from geodata.export import safe_cell, write_csv
 from tests.limits import UNLIMITED
@@ -319,6 +320,15 @@ def test_personal_data_by_role(live, sample_region) -> None:
     assert patrol.get("/regions/sample/layers/demand").status_code == 403
     assert patrol.get("/regions/sample/layers/patrol_spots").status_code == 200
     assert patrol.get("/regions/sample/layers/sites").status_code == 200
+    # every layer of the region, by role, as docs/PRIVACY.md lists it (layers not listed: planners only)
+    layers = ["units", "demand", "sites", *sample_region.layers]
+    assert {"patrol_spots", "buildings"} <= set(layers)  # the sample has no case records (incidents): the table is checked below
+    for layer in layers:
+        assert planner.get(f"/regions/sample/layers/{layer}").status_code == 200, layer
+        for client, role in ((office, "street_office"), (patrol, "patrol")):
+            allowed = LAYER_ACCESS.get(layer, {}).get(role, "no") != "no"
+            assert client.get(f"/regions/sample/layers/{layer}").status_code == (200 if allowed else 403), (layer, role)
+    assert LAYER_ACCESS["incidents"]["street_office"] == LAYER_ACCESS["incidents"]["patrol"] == "no"
     # a street office: its town's communities, small counts suppressed, never a point
     town3 = sample_region.demand[sample_region.demand["town"] == "town-3"]
     communities = office.get("/regions/sample/layers/demand").json()["features"]

@@ -18,7 +18,7 @@ from api.state import (
 )
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES
-from planner.scenario import Plan, Scenario, run_scenario
+from planner.scenario import Plan, Scenario, run_scenario, warm_costs
 
 router = APIRouter(tags=["street office"])
 
@@ -77,8 +77,10 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
             "group": body.group, "mode": "walk", "standard_min": body.standard_min, "n_new": body.k, "town": town,
             "candidate_site_ids": candidates, "time_limit": inline_time_limit(state, SUGGESTION_TIME_LIMIT_S)}
     folder, snapshot = new_snapshot(state, "plans")
+    scenario = scenario_of(spec)
     with inline_slot(state, who):
-        plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario_of(spec), proposal, folder, time_limit_s=spec["time_limit"])
+        warm_costs(region, scenario)  # kept in this process: the worker that solves inherits them
+        plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario, proposal, folder, time_limit_s=spec["time_limit"])
     plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id,
                          payload=payload, snapshot=snapshot, geojson=geojson)
     new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
