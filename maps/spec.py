@@ -78,23 +78,35 @@ class Layer:
     control: bool = True
     features: list[dict] = field(default_factory=list)
 
-    def _texts(self, item: dict, tooltip: Any, popup: Popup | None) -> dict:
+    declutter: bool = False
+    """Move markers that overlap on screen apart (with a leader line to their place)."""
+
+    def _texts(self, item: dict, tooltip: Any, popup: Popup | None, name: Any = None) -> dict:
         if tooltip is not None:
             item["tooltip"] = str(tooltip)
         if popup is not None:
             item["popup"] = popup.to_json()
+        if name is not None:
+            item["name"] = str(name)  # found by the map's search box
         return item
 
-    def shape(self, geometry: Any, style: Style, *, tooltip: Any = None, popup: Popup | None = None) -> None:
-        """A polygon or line geometry (shapely, display coordinates)."""
-        self.features.append(self._texts({"k": "s", "geometry": _geometry(geometry), "style": _checked(style)}, tooltip, popup))
+    def shape(self, geometry: Any, style: Style, *, tooltip: Any = None, popup: Popup | None = None, name: Any = None,
+              label: Any = None, label_level: str | None = None) -> None:
+        """A polygon or line geometry (shapely, display coordinates); ``label`` is written on it
+        (``label_level="community"``: only when zoomed in)."""
+        item = self._texts({"k": "s", "geometry": _geometry(geometry), "style": _checked(style)}, tooltip, popup, name)
+        if label is not None:
+            item["label"] = str(label)
+            if label_level is not None:
+                item["label_level"] = "community" if label_level == "community" else "town"
+        self.features.append(item)
 
-    def circle(self, lon: float, lat: float, radius_px: float, style: Style, *, tooltip: Any = None, popup: Popup | None = None) -> None:
+    def circle(self, lon: float, lat: float, radius_px: float, style: Style, *, tooltip: Any = None, popup: Popup | None = None, name: Any = None) -> None:
         """A circle of ``radius_px`` screen pixels."""
-        self.features.append(self._texts({"k": "c", "at": _point(lon, lat), "radius": round(float(radius_px), 2), "style": _checked(style)}, tooltip, popup))
+        self.features.append(self._texts({"k": "c", "at": _point(lon, lat), "radius": round(float(radius_px), 2), "style": _checked(style)}, tooltip, popup, name))
 
     def marker(self, lon: float, lat: float, *, colour: str, glyph: str | None = None, number: int | None = None, size_px: int = 26,
-               label_px: int = 12, tooltip: Any = None, popup: Popup | None = None) -> None:
+               label_px: int = 12, tooltip: Any = None, popup: Popup | None = None, name: Any = None) -> None:
         """A round marker showing a Font Awesome ``glyph`` or a ``number``."""
         icon: dict[str, Any] = {"colour": _colour(colour), "size": int(size_px), "label_px": int(label_px)}
         if number is not None:
@@ -103,14 +115,21 @@ class Layer:
             if glyph is None or not _GLYPH.match(glyph):
                 raise ValueError(f"not a Font Awesome glyph name: {glyph!r}")
             icon["glyph"] = glyph
-        self.features.append(self._texts({"k": "m", "at": _point(lon, lat), "icon": icon}, tooltip, popup))
+        self.features.append(self._texts({"k": "m", "at": _point(lon, lat), "icon": icon}, tooltip, popup, name))
 
-    def line(self, lonlat: Iterable[Sequence[float]], style: Style, *, tooltip: Any = None, popup: Popup | None = None) -> None:
-        """A polyline through (lon, lat) points."""
-        self.features.append(self._texts({"k": "l", "path": [_point(x, y) for x, y in lonlat], "style": _checked(style)}, tooltip, popup))
+    def line(self, lonlat: Iterable[Sequence[float]], style: Style, *, tooltip: Any = None, popup: Popup | None = None,
+             arrows: bool = False, arrow_px: int = 12) -> None:
+        """A polyline through (lon, lat) points; ``arrows``: arrowheads along it showing its direction."""
+        item = self._texts({"k": "l", "path": [_point(x, y) for x, y in lonlat], "style": _checked(style)}, tooltip, popup)
+        if arrows:
+            item["arrows"], item["arrow_px"] = True, int(arrow_px)
+        self.features.append(item)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "show": self.show, "control": self.control, "features": self.features}
+        out = {"name": self.name, "show": self.show, "control": self.control, "features": self.features}
+        if self.declutter:
+            out["declutter"] = True
+        return out
 
 
 _STYLE_KEYS = {"color", "fillColor", "weight", "opacity", "fillOpacity", "fill", "dashArray"}
@@ -138,6 +157,26 @@ class LegendRow:
 
 
 @dataclass
+class Sheet:
+    """A printed A4 page: a header, the named layers fitted into its map box, a timetable."""
+
+    title: str
+    lines: Sequence[str]
+    layers: Sequence[str]
+    bounds: tuple[float, float, float, float]
+    """(min lon, min lat, max lon, max lat) to fit, display coordinates."""
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    team: str = ""
+
+    def to_json(self) -> dict:
+        b = self.bounds
+        return {"title": str(self.title), "lines": [str(x) for x in self.lines], "layers": [str(x) for x in self.layers], "team": str(self.team),
+                "bounds": [[round(b[1], COORDINATE_DECIMALS), round(b[0], COORDINATE_DECIMALS)], [round(b[3], COORDINATE_DECIMALS), round(b[2], COORDINATE_DECIMALS)]],
+                "table": {"columns": [str(c) for c in self.columns], "rows": [[_text(v) for v in row] for row in self.rows]}}
+
+
+@dataclass
 class MapSpec:
     """Everything a map shows, as data (see module docstring)."""
 
@@ -153,10 +192,16 @@ class MapSpec:
     fullscreen_label: str | None = "Fullscreen"
     layer_control: bool = True
     control_collapsed: bool = False
+    base: dict | None = None
+    """Basemaps the page draws itself (see :func:`maps.base.base_json`)."""
+    search_placeholder: str | None = None
+    """Placeholder of the search box (None: no search box)."""
+    sheets: list[Sheet] = field(default_factory=list)
+    """Print sheets; when there are any the page shows them instead of the map."""
 
-    def layer(self, name: str | None, *, show: bool = True, control: bool = True) -> Layer:
+    def layer(self, name: str | None, *, show: bool = True, control: bool = True, declutter: bool = False) -> Layer:
         """A new layer, drawn in the order added."""
-        added = Layer(name, show, control)
+        added = Layer(name, show, control, declutter=declutter)
         self.layers.append(added)
         return added
 
@@ -176,6 +221,12 @@ class MapSpec:
             out["title"] = {"title": self.title, "note": self.note, "font_px": self.title_px}
         if self.legend_title or self.legend_rows:
             out["legend"] = {"title": self.legend_title, "rows": [r.to_json() for r in self.legend_rows], "font_px": self.legend_px}
+        if self.base is not None:
+            out["base"] = self.base
+        if self.search_placeholder:
+            out["search"] = {"placeholder": self.search_placeholder}
+        if self.sheets:
+            out["sheets"] = [s.to_json() for s in self.sheets]
         return out
 
 

@@ -23,9 +23,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
-from maps.base import Basemap, Lang, display_frame, draw, new_map, to_display
-from maps.spec import Layer, LegendRow, MapSpec, Popup
+import datetime as dt
+
+from geodata.basemap import BasemapArchive
+from geodata.vocabulary import ADMIN_LEVELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
+from maps.base import Basemap, Lang, base_json, display_frame, draw, new_map, to_display
+from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
 from planner.routing.patrol import PatrolPlan
 from planner.scenario import Plan
 
@@ -64,6 +67,23 @@ TEXT: dict[str, dict[str, str]] = {
     "unit": {"zh": "单元", "en": "Unit"},
     "potential": {"zh": "单独可覆盖人数", "en": "Residents within reach alone"},
     "fullscreen": {"zh": "全屏", "en": "Fullscreen"},
+    "search": {"zh": "搜索镇街、社区、站点…", "en": "Search towns, communities, sites…"},
+    "persons": {"zh": "人", "en": "persons"},
+    "no_target": {"zh": "无设点要求", "en": "No target at this level"},
+    "straight": {"zh": "注意：按直线距离估算（本区域无路网）", "en": "Note: straight-line estimate (no road network in this region)"},
+    "before_after": {"zh": "镇街覆盖率", "en": "Town coverage"},
+    "order": {"zh": "序号", "en": "No."},
+    "task": {"zh": "任务", "en": "Task"},
+    "supplies": {"zh": "物资（份）", "en": "Supplies"},
+    "date": {"zh": "日期", "en": "Date"},
+    "shift": {"zh": "班次", "en": "Shift"},
+    "round": {"zh": "全程（含停留）", "en": "Round incl. stops"},
+    "moving": {"zh": "其中路上", "en": "of which moving"},
+    "return": {"zh": "返回", "en": "Return"},
+    "sheet": {"zh": "巡查路线单", "en": "Patrol sheet"},
+    "patrol_task": {"zh": "巡查救助", "en": "Patrol and help"},
+    "heat": {"zh": "夏日送清凉", "en": "Summer heat relief"},
+    "cold": {"zh": "寒冬送温暖", "en": "Winter warmth"},
 }
 
 GLYPHS = {"meal_point": "utensils", "meal_hall": "utensils", "care_centre": "house-medical", "care_station": "house-user",
@@ -114,6 +134,22 @@ def fmt(value: Any, suppress_below: float | None = None) -> Any:
     return value
 
 
+def people(value: Any, suppress_below: float | None = None) -> str:
+    """A count of people as whole persons ("<N" when suppressed for privacy, "–" when unknown)."""
+    return _whole(value, suppress_below)
+
+
+def _people_label(key: str, group: str, lang: Lang) -> str:
+    """A popup label naming the group counted, e.g. "已覆盖人数（60 岁及以上）"."""
+    return f"{t(key, lang)}（{label(POPULATION_GROUPS, group, lang)}）" if lang == "zh" else f"{t(key, lang)} ({label(POPULATION_GROUPS, group, lang)})"
+
+
+def _costs_note(summary: dict, lang: Lang) -> str | None:
+    """The map's warning when its travel costs are straight-line estimates."""
+    kinds = [summary.get("costs", {}).get("kind")] if "kind" in summary.get("costs", {}) else [c.get("kind") for c in summary.get("costs", {}).values() if isinstance(c, dict)]
+    return t("straight", lang) if "straight-line" in kinds else None
+
+
 def _units_with_figures(plan: Plan, level: str) -> gpd.GeoDataFrame:
     units = plan.unit_shapes[plan.unit_shapes["level"] == level][["unit_id", "name", "geometry"]]
     figures = plan.units[plan.units["level"] == level].drop(columns=["name"], errors="ignore")
@@ -132,10 +168,16 @@ def _finest_level(plan: Plan) -> str:
     return "community" if "community" in levels else "town"
 
 
-def _spec(m: folium.Map, base: Basemap, bounds: tuple[float, float, float, float], lang: Lang, **kwargs: Any) -> MapSpec:
-    """An empty spec for a new map, its bounds in display coordinates."""
+def _spec(m: folium.Map, base: Basemap, bounds: tuple[float, float, float, float], lang: Lang, *, labels_units: bool = False, **kwargs: Any) -> MapSpec:
+    """An empty spec for a new map, its bounds in display coordinates, its basemaps and search box.
+    ``labels_units``: the map writes its unit names itself (the basemap's place names are left out)."""
     lo = to_display(np.array([[bounds[0], bounds[1]], [bounds[2], bounds[3]]]), base)
-    return MapSpec(bounds=(float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1])), fullscreen_label=t("fullscreen", lang), **kwargs)
+    return MapSpec(bounds=(float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1])), fullscreen_label=t("fullscreen", lang),
+                   base=base_json(base, bounds, lang, hide_places=labels_units), search_placeholder=t("search", lang), **kwargs)
+
+
+def _note(*parts: str | None) -> str:
+    return " · ".join(p for p in parts if p)
 
 
 def _add_sites(layer: Layer, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang, group: str, suppress_below: float | None = None) -> None:
@@ -145,32 +187,38 @@ def _add_sites(layer: Layer, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang,
         capacity = row.get("capacity")
         rows = [
             (label(FACILITY_TYPES, row["type"], lang), t("new" if status == "new" else "existing", lang)),
-            (t("adds", lang), fmt(row.get("adds_persons", np.nan), suppress_below)),
-            (t("covered", lang) + " (" + label(POPULATION_GROUPS, group, lang) + ")", fmt(row.get("assigned_persons", np.nan), suppress_below)),
+            (_people_label("adds", group, lang), people(row.get("adds_persons", np.nan), suppress_below)),
+            (_people_label("covered", group, lang), people(row.get("assigned_persons", np.nan), suppress_below)),
             (t("capacity", lang), fmt(capacity) if capacity is not None and pd.notna(capacity) else "–"),
         ]
         layer.marker(geom.x, geom.y, colour=NEW_COLOUR if status == "new" else EXISTING_COLOUR, glyph=GLYPHS.get(row["type"], "circle"),
-                     tooltip=row["name"], popup=Popup(str(row["name"]), rows))
+                     tooltip=row["name"], popup=Popup(str(row["name"]), rows), name=row["name"])
 
 
 def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
-                 basemap: str | Basemap | None = None, show_candidates: bool = True) -> folium.Map:
+                 basemap: str | Basemap | BasemapArchive | None = None, show_candidates: bool = True) -> folium.Map:
     """Planner's coverage map of one plan (see module docstring), drawn from the plan alone."""
     lang = _check_lang(lang)
     bounds = _plan_bounds(plan)
     m, base = new_map(bounds, basemap=basemap)
     s = plan.summary
     group = plan.scenario.group
+    group_label = label(POPULATION_GROUPS, group, lang)
     level = _finest_level(plan)
-    note = f"{label(POPULATION_GROUPS, group, lang)} {t('share', lang)}: {s['covered_by_existing_share']:.0%} → {s['covered_share']:.0%} · {s['data'][lang]}"
-    spec = _spec(m, base, bounds, lang, title=f"{t('coverage', lang)} · {plan.scenario.name}", note=note)
+    note = _note(f"{group_label} {t('share', lang)}: {s['covered_by_existing_share']:.0%} → {s['covered_share']:.0%}", s["data"][lang], _costs_note(s, lang))
+    spec = _spec(m, base, bounds, lang, labels_units=True, title=f"{t('coverage', lang)} · {plan.scenario.name}", note=note)
+    legend: list[LegendRow] = []
     choropleth = spec.layer(f"{t('share', lang)} ({label(ADMIN_LEVELS, level, lang)})")
     for _, row in display_frame(_units_with_figures(plan, level), base).iterrows():
         share = float(row.get("covered_share", np.nan))
-        choropleth.shape(row.geometry, {"fillColor": _share_colour(share), "color": "#495057", "weight": 1, "fillOpacity": 0.45},
-                         popup=Popup(str(row["name"]), [(t("residents", lang), fmt(row.get("residents", np.nan))), (t("covered", lang), fmt(row.get("covered", np.nan))),
+        choropleth.shape(row.geometry, {"fillColor": _share_colour(share), "color": "#495057", "weight": 1, "fillOpacity": 0.4},
+                         name=row["name"], label=row["name"], label_level=level,
+                         popup=Popup(str(row["name"]), [(_people_label("residents", group, lang), people(row.get("residents", np.nan))),
+                                                        (_people_label("covered", group, lang), people(row.get("covered", np.nan))),
                                                         (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"), (t("minutes", lang), fmt(row.get("mean_min", np.nan))),
                                                         (t("worst", lang), fmt(row.get("worst_min", np.nan)))]))
+    if choropleth.features:
+        legend.append(LegendRow([(_share_colour(0.0), "square"), (_share_colour(0.5), "square"), (_share_colour(1.0), "square")], f"{t('share', lang)} 0 → 100%"))
     if service_areas is not None and len(service_areas):
         areas = spec.layer(f"{t('service_area', lang)} ({plan.scenario.standard_min:g} min)")
         for _, row in display_frame(service_areas, base).iterrows():
@@ -180,68 +228,90 @@ def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, l
     weights = plan.demand[group].to_numpy(float) if group in plan.demand else np.ones(len(plan.demand))
     served = spec.layer(t("served", lang), show=False)
     unserved = spec.layer(t("unserved", lang))
-    group_label = label(POPULATION_GROUPS, group, lang)
     for ok, cost, geom, w in zip(plan.demand["within_standard"].to_numpy(bool), plan.demand["nearest_cost"].to_numpy(float), demand.geometry, weights):
         if w <= 0:
             continue
         (served if ok else unserved).circle(geom.x, geom.y, float(np.clip(2 + np.sqrt(w), 3, 12)),
                                             {"color": "#2b8a3e" if ok else "#c92a2a", "weight": 1, "fill": True, "fillOpacity": 0.5 if ok else 0.85},
-                                            tooltip=f"{group_label}: {w:.1f}; {cost:.1f} min")
+                                            tooltip=f"{group_label}: {people(w)} {t('persons', lang)}; {cost:.0f} min")
+    if unserved.features:
+        legend.append(LegendRow([("#c92a2a", "circle")], t("unserved", lang)))
+    if served.features:
+        legend.append(LegendRow([("#2b8a3e", "circle")], t("served", lang)))
     if show_candidates and len(plan.candidates):
         cands = spec.layer(t("candidate", lang), show=False)
         shown = display_frame(plan.candidates, base)
         for (_, row), geom in zip(plan.candidates.iterrows(), shown.geometry):
             if row.get("selected"):
                 continue
-            cands.circle(geom.x, geom.y, 4, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7},
-                         popup=Popup(str(row["name"]), [(t("potential", lang), fmt(row.get("potential_persons", np.nan)))]))
-    _add_sites(spec.layer(f"{t('existing', lang)} / {t('new', lang)}"), plan.sites, base, lang, group)
-    spec.legend(t("coverage", lang), [
-        LegendRow([(EXISTING_COLOUR, "circle")], t("existing", lang)), LegendRow([(NEW_COLOUR, "circle")], t("new", lang)),
-        LegendRow([(CANDIDATE_COLOUR, "circle")], t("candidate", lang)), LegendRow([("#c92a2a", "circle")], t("unserved", lang)),
-        LegendRow([("#2b8a3e", "circle")], t("served", lang)),
-        LegendRow([(_share_colour(0.0), "square"), (_share_colour(0.5), "square"), (_share_colour(1.0), "square")], f"{t('share', lang)} 0 → 100%"),
-    ])
+            cands.circle(geom.x, geom.y, 4, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7}, name=row["name"],
+                         popup=Popup(str(row["name"]), [(_people_label("potential", group, lang), people(row.get("potential_persons", np.nan)))]))
+        if cands.features:
+            legend.append(LegendRow([(CANDIDATE_COLOUR, "circle")], t("candidate", lang)))
+    sites = spec.layer(f"{t('existing', lang)} / {t('new', lang)}")
+    _add_sites(sites, plan.sites, base, lang, group)
+    statuses = set(plan.sites.get("plan_status", pd.Series(dtype=str)))
+    site_rows = []
+    if statuses - {"new"}:
+        site_rows.append(LegendRow([(EXISTING_COLOUR, "circle")], t("existing", lang)))
+    if "new" in statuses:
+        site_rows.append(LegendRow([(NEW_COLOUR, "circle")], t("new", lang)))
+    legend[:0] = site_rows
+    spec.legend(t("coverage", lang), legend)
     return draw(m, spec)
 
 
-def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | None = None) -> folium.Map:
-    """Planner's compliance map: towns and communities coloured by whether they meet the targets."""
+def _targets(plan: Plan) -> set[str]:
+    """Levels with a facility target in the plan's scenario (a minimum count of sites)."""
+    return {level for level, minimum in (plan.scenario.unit_min or {}).items() if minimum and float(minimum) > 0}
+
+
+def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None) -> folium.Map:
+    """Planner's compliance map: units coloured by whether they meet the targets — only at the
+    levels that have a target; other levels drawn neutral, labelled "no target"."""
     lang = _check_lang(lang)
     bounds = _plan_bounds(plan)
     m, base = new_map(bounds, basemap=basemap)
     targets = "; ".join(f"{c['target_zh'] if lang == 'zh' and 'target_zh' in c else c['target']}: {t('met', lang) if c['met'] else t('not_met', lang)}"
                         for c in plan.compliance)
-    spec = _spec(m, base, bounds, lang, title=f"{t('compliance', lang)} · {plan.scenario.name}",
-                 note=" · ".join(x for x in (targets, plan.summary["data"][lang]) if x))
+    spec = _spec(m, base, bounds, lang, labels_units=True, title=f"{t('compliance', lang)} · {plan.scenario.name}",
+                 note=_note(targets, plan.summary["data"][lang], _costs_note(plan.summary, lang)))
     exempt = {u for c in plan.compliance for u in c.get("units_exempt", [])}
+    with_target = _targets(plan)
+    group = plan.scenario.group
+    colours_used: set[str] = set()
     for level in ("town", "community"):
         if level not in set(plan.units["level"]):
             continue
-        layer = spec.layer(label(ADMIN_LEVELS, level, lang), show=(level == "town"))
+        layer = spec.layer(label(ADMIN_LEVELS, level, lang), show=(level == "town" or level in with_target))
         for _, row in display_frame(_units_with_figures(plan, level), base).iterrows():
-            if row["name"] in exempt and level == "town":
+            if level not in with_target:
+                colour, state = "#e9ecef", t("no_target", lang)
+            elif row["name"] in exempt:
                 colour, state = "#adb5bd", t("exempt", lang)
             elif bool(row.get("compliant", False)):
                 colour, state = "#2b8a3e", t("met", lang)
             else:
                 colour, state = "#c92a2a", t("not_met", lang)
+            colours_used.add(colour)
             share = float(row.get("covered_share", np.nan))
-            layer.shape(row.geometry, {"fillColor": colour, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.5},
-                        tooltip=f"{row['name']}: {state}",
-                        popup=Popup(str(row["name"]), [(label(ADMIN_LEVELS, level, lang), state), (t("residents", lang), fmt(row.get("residents", np.nan))),
+            layer.shape(row.geometry, {"fillColor": colour, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.45 if level in with_target else 0.15},
+                        tooltip=f"{row['name']}: {state}", name=row["name"], label=row["name"], label_level=level,
+                        popup=Popup(str(row["name"]), [(label(ADMIN_LEVELS, level, lang), state), (_people_label("residents", group, lang), people(row.get("residents", np.nan))),
                                                        (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"),
                                                        (t("facilities", lang), f"{int(row.get('existing_sites', 0) or 0)} / {int(row.get('new_sites', 0) or 0)}"),
-                                                       (t("minimum", lang), fmt(row.get("minimum_sites", 0)))]))
-    _add_sites(spec.layer(f"{t('existing', lang)} / {t('new', lang)}"), plan.sites, base, lang, plan.scenario.group)
-    spec.legend(t("compliance", lang), [LegendRow([("#2b8a3e", "square")], t("met", lang)), LegendRow([("#c92a2a", "square")], t("not_met", lang)),
-                                        LegendRow([("#adb5bd", "square")], t("exempt", lang))])
+                                                       (t("minimum", lang), f"{float(row.get('minimum_sites', 0) or 0):.0f}" if level in with_target else "–")]))
+    _add_sites(spec.layer(f"{t('existing', lang)} / {t('new', lang)}"), plan.sites, base, lang, group)
+    rows = [LegendRow([(c, "square")], t(k, lang)) for c, k in (("#2b8a3e", "met"), ("#c92a2a", "not_met"), ("#adb5bd", "exempt"), ("#e9ecef", "no_target"))
+            if c in colours_used]
+    spec.legend(t("compliance", lang), rows)
     return draw(m, spec)
 
 
 def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, office_plan: Plan | None = None,
-                   lang: Lang = "zh", basemap: str | Basemap | None = None, suppress_below: float | None = None) -> folium.Map:
-    """Street office's map: its town only, the plan's new sites numbered by rank with residents added.
+                   lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None, suppress_below: float | None = None) -> folium.Map:
+    """Street office's map: its town only, the plan's new sites numbered by rank, each with the
+    residents it adds and the town's coverage before and after it.
 
     ``plan`` must be a town scenario (``Scenario(town=...)``).  ``office_sites`` (WGS-84 points
     with ``name``) are the office's own proposals; ``office_plan``, if given, is the same scenario
@@ -258,31 +328,44 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
     if mine.empty:
         raise ValueError(f"town {town!r} is not a town of region '{plan.region_name}'")
     town_id, town_name = mine["unit_id"].iloc[0], mine["name"].iloc[0]
+    group = plan.scenario.group
     bounds = _bounds(mine)
     m, base = new_map(bounds, basemap=basemap)
-    spec = _spec(m, base, bounds, lang, title=f"{t('suggestion', lang)} · {town_name}", note=f"{plan.scenario.name} · {plan.summary['data'][lang]}")
-    spec.layer(str(town_name)).shape(display_frame(mine, base).geometry.iloc[0], {"fillColor": "#fff3bf", "color": "#e67700", "weight": 3, "fillOpacity": 0.15})
+    steps = coverage_steps(plan)
+    s = plan.summary
+    spec = _spec(m, base, bounds, lang, labels_units=True, title=f"{t('suggestion', lang)} · {town_name}",
+                 note=_note(plan.scenario.name, f"{t('before_after', lang)} ({label(POPULATION_GROUPS, group, lang)}): "
+                                                f"{s['covered_by_existing_share']:.0%} → {s['covered_share']:.0%}", s["data"][lang], _costs_note(s, lang)))
+    spec.layer(str(town_name)).shape(display_frame(mine, base).geometry.iloc[0], {"fillColor": "#fff3bf", "color": "#e67700", "weight": 3, "fillOpacity": 0.1},
+                                     name=town_name)
     communities = units[(units["level"] == "community") & (units["parent_id"] == town_id)]
     if len(communities):
         layer = spec.layer(label(ADMIN_LEVELS, "community", lang))
         for _, row in display_frame(communities, base).iterrows():
-            layer.shape(row.geometry, {"fill": False, "color": "#868e96", "weight": 1, "dashArray": "4"}, tooltip=row["name"])
+            layer.shape(row.geometry, {"fill": False, "color": "#868e96", "weight": 1, "dashArray": "4"}, tooltip=row["name"], name=row["name"],
+                        label=row["name"], label_level="community")
     new = plan.sites[plan.sites["plan_status"] == "new"].sort_values("rank")
     existing = plan.sites[plan.sites["plan_status"] != "new"]
     left = plan.candidates[~plan.candidates["selected"].astype(bool)] if len(plan.candidates) and "selected" in plan.candidates else plan.candidates.iloc[:0]
+    legend_rows = []
     if len(left):  # the candidates considered and not suggested, e.g. the rest of the office's own list
         layer = spec.layer(t("candidate", lang))
         for (_, row), geom in zip(left.iterrows(), display_frame(left, base).geometry):
-            layer.circle(geom.x, geom.y, 5, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7}, tooltip=row["name"],
-                         popup=Popup(str(row["name"]), [(t("potential", lang), fmt(row.get("potential_persons", np.nan), suppress_below))]))
-    _add_sites(spec.layer(t("existing", lang)), existing, base, lang, plan.scenario.group, suppress_below)
-    ranked = spec.layer(t("suggestion", lang))
-    legend_rows = []
+            layer.circle(geom.x, geom.y, 5, {"color": CANDIDATE_COLOUR, "fill": True, "fillOpacity": 0.7}, tooltip=row["name"], name=row["name"],
+                         popup=Popup(str(row["name"]), [(_people_label("potential", group, lang), people(row.get("potential_persons", np.nan), suppress_below))]))
+        legend_rows.append(LegendRow([(CANDIDATE_COLOUR, "circle")], t("candidate", lang)))
+    if len(existing):
+        _add_sites(spec.layer(t("existing", lang)), existing, base, lang, group, suppress_below)
+        legend_rows.append(LegendRow([(EXISTING_COLOUR, "circle")], t("existing", lang)))
+    ranked = spec.layer(t("suggestion", lang), declutter=True)
     for k, ((_, row), geom) in enumerate(zip(new.iterrows(), display_frame(new, base).geometry), start=1):
-        adds = fmt(row.get("adds_persons", np.nan), suppress_below)
-        ranked.marker(geom.x, geom.y, colour=NEW_COLOUR, number=k, size_px=28, label_px=14, tooltip=f"{k}. {row['name']}",
-                      popup=Popup(f"{k}. {row['name']}", [(t("rank", lang), k), (t("adds", lang), adds), (label(FACILITY_TYPES, row["type"], lang), str(row["name"]))]))
-        legend_rows.append(LegendRow([(NEW_COLOUR, "circle")], f"{k}. {row['name']}: +{_whole(row.get('adds_persons', 0), suppress_below)}"))
+        before, after = steps[k - 1], steps[k]
+        adds = people(row.get("adds_persons", np.nan), suppress_below)
+        ranked.marker(geom.x, geom.y, colour=NEW_COLOUR, number=k, size_px=28, label_px=14, tooltip=f"{k}. {row['name']}", name=row["name"],
+                      popup=Popup(f"{k}. {row['name']}", [(t("rank", lang), k), (_people_label("adds", group, lang), adds),
+                                                          (t("before_after", lang), f"{before:.0%} → {after:.0%}"),
+                                                          (label(FACILITY_TYPES, row["type"], lang), str(row["name"]))]))
+        legend_rows.append(LegendRow([(NEW_COLOUR, "circle")], f"{k}. {row['name']}: +{adds} · {before:.0%} → {after:.0%}"))
     if office_sites is not None and len(office_sites):
         layer = spec.layer(t("office", lang))
         adds_by_name = {}
@@ -290,11 +373,27 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
             adds_by_name = dict(zip(office_plan.sites["name"], office_plan.sites.get("adds_persons", pd.Series(dtype=float))))
         for (_, row), geom in zip(office_sites.iterrows(), display_frame(office_sites, base).geometry):
             value = adds_by_name.get(row["name"], np.nan)
-            layer.marker(geom.x, geom.y, colour="#5f3dc4", glyph="flag", tooltip=f"{t('office', lang)}: {row['name']}",
-                         popup=Popup(f"{t('office', lang)}: {row['name']}", [(t("adds", lang), fmt(value, suppress_below))]))
-            legend_rows.append(LegendRow([("#5f3dc4", "circle")], f"{t('office', lang)}: {row['name']}" + (f": +{_whole(value, suppress_below)}" if np.isfinite(value) else "")))
-    spec.legend(f"{t('suggestion', lang)} ({t('adds', lang)})", legend_rows[:15])
+            layer.marker(geom.x, geom.y, colour="#5f3dc4", glyph="flag", tooltip=f"{t('office', lang)}: {row['name']}", name=row["name"],
+                         popup=Popup(f"{t('office', lang)}: {row['name']}", [(_people_label("adds", group, lang), people(value, suppress_below))]))
+            legend_rows.append(LegendRow([("#5f3dc4", "circle")], f"{t('office', lang)}: {row['name']}" + (f": +{people(value, suppress_below)}" if np.isfinite(value) else "")))
+    spec.legend(f"{t('suggestion', lang)} ({_people_label('adds', group, lang)}, {t('before_after', lang)})", legend_rows[:16])
     return draw(m, spec)
+
+
+def coverage_steps(plan: Plan) -> list[float]:
+    """The covered share of the plan's residents before any new site and after each new site in
+    rank order (each site's ``adds_persons`` counted on top of the ones before it)."""
+    total = float(plan.summary.get("residents_in_group") or 0.0)
+    before = float(plan.summary.get("covered_by_existing_share") or 0.0)
+    new = plan.sites[plan.sites["plan_status"] == "new"].sort_values("rank")
+    if total <= 0:
+        return [before] * (len(new) + 1)
+    covered = before * total
+    steps = [before]
+    for adds in new.get("adds_persons", pd.Series(dtype=float)).fillna(0.0).to_numpy(float):
+        covered += adds
+        steps.append(min(covered / total, 1.0))
+    return steps
 
 
 def _whole(value: Any, suppress_below: float | None) -> str:
@@ -307,41 +406,85 @@ def _whole(value: Any, suppress_below: float | None) -> str:
     return f"{number:.0f}"
 
 
-def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | None = None, print_mode: bool = False) -> folium.Map:
-    """Patrol team's map: one colour per team, numbered stops with arrival times, road paths, depot."""
+def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None, print_mode: bool = False,
+               date: dt.date | None = None) -> folium.Map:
+    """Patrol team's map: one colour per team, numbered stops with arrival times, road paths with
+    arrows, the depot; each team's round time includes the time at the stops.
+
+    ``print_mode=True``: one A4 sheet per team instead — header (team, ``date``, shift, round time),
+    the team's route fitted to the page whatever the window size, and its timetable (order,
+    stop, arrival, task, supplies)."""
     lang = _check_lang(lang)
     legs = plan.legs_frame()
     stops = plan.stops_frame()
     extent = pd.concat([legs.geometry, stops.geometry, plan.depots.geometry]) if len(legs) else plan.depots.geometry
-    b = gpd.GeoSeries(extent, crs=4326).total_bounds
-    bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    bounds = _bounds(gpd.GeoDataFrame(geometry=gpd.GeoSeries(extent, crs=4326)))
     m, base = new_map(bounds, basemap=basemap, print_mode=print_mode)
     s = plan.summary
     data = s["data"][lang] if isinstance(s["data"], dict) else str(s["data"])
-    spec = _spec(m, base, bounds, lang, title=f"{t('patrol', lang)} · {s['region']}", note=f"{s['visited']}/{s['stops']} {t('stop', lang)} · {s['travel_min']:.0f} min · {data}",
-                 title_px=16 if print_mode else 13, control_collapsed=True)
-    label_px, size = (15, 32) if print_mode else (12, 26)
+    round_min = sum(r.return_min - r.departure_min for r in plan.routes)
+    spec = _spec(m, base, bounds, lang, title=f"{t('patrol', lang)} · {s['region']}",
+                 note=_note(f"{s['visited']}/{s['stops']} {t('stop', lang)}", f"{t('round', lang)} {round_min:.0f} min ({t('moving', lang)} {s['travel_min']:.0f} min)",
+                            data, _costs_note(s, lang)), control_collapsed=True)
+    label_px, size = (14, 30) if print_mode else (12, 26)
     legend_rows = []
     for k, route in enumerate(plan.routes):
         colour = TEAM_COLOURS[k % len(TEAM_COLOURS)]
-        layer = spec.layer(route.team)
+        layer = spec.layer(route.team, declutter=True)
         for _, leg in display_frame(legs[legs["team"] == route.team], base).iterrows():
             if leg.geometry.geom_type == "LineString":
-                layer.line(leg.geometry.coords, {"color": colour, "weight": 6 if print_mode else 4, "opacity": 0.85},
+                layer.line(leg.geometry.coords, {"color": colour, "weight": 5 if print_mode else 4, "opacity": 0.85}, arrows=True, arrow_px=14 if print_mode else 12,
                            tooltip=f"{route.team}: {leg['from']} → {leg['to']} ({leg['minutes']:.0f} min)")
         mine = stops[stops["team"] == route.team]
         for (_, row), geom in zip(mine.iterrows(), display_frame(mine, base).geometry):
-            layer.marker(geom.x, geom.y, colour=colour, number=int(row["order"]), size_px=size, label_px=label_px,
-                          tooltip=f"{int(row['order'])}. {row['name']} · {row['arrival']}",
-                          popup=Popup(f"{int(row['order'])}. {row['name']}", [(t("team", lang), route.team), (t("stop", lang), label(PATROL_STOP_KINDS, row["kind"], lang)),
-                                                                              (t("arrival", lang), row["arrival"]), (t("departure", lang), row["departure"]),
-                                                                              (t("priority", lang), row["priority"])]))
+            layer.marker(geom.x, geom.y, colour=colour, number=int(row["order"]), size_px=size, label_px=label_px, name=row["name"],
+                         tooltip=f"{int(row['order'])}. {row['name']} · {row['arrival']}",
+                         popup=Popup(f"{int(row['order'])}. {row['name']}", [(t("team", lang), route.team), (t("stop", lang), label(PATROL_STOP_KINDS, row["kind"], lang)),
+                                                                             (t("arrival", lang), row["arrival"]), (t("departure", lang), row["departure"]),
+                                                                             (t("priority", lang), row["priority"])]))
         legend_rows.append(LegendRow([(colour, "circle")], f"{route.team} · {label(TEAM_MODES, route.mode, lang)} · {len(route.stops)} {t('stop', lang)} · "
-                                                           f"{route.travel_min:.0f} min · {route.distance_m / 1000:.1f} km"))
+                                                           f"{route.return_min - route.departure_min:.0f} min ({t('moving', lang)} {route.travel_min:.0f}) · {route.distance_m / 1000:.1f} km"))
     depots = spec.layer(t("depot", lang), control=False)
     for (_, row), xy in zip(plan.depots.iterrows(), to_display(np.column_stack([plan.depots.geometry.x, plan.depots.geometry.y]), base)):
-        depots.marker(xy[0], xy[1], colour="#212529", glyph="house-flag", size_px=size + 4, tooltip=f"{t('depot', lang)}: {row['name']}",
+        depots.marker(xy[0], xy[1], colour="#212529", glyph="house-flag", size_px=size + 4, tooltip=f"{t('depot', lang)}: {row['name']}", name=row["name"],
                       popup=Popup(None, [(t("depot", lang), row["name"])]))
     legend_rows.append(LegendRow([("#212529", "circle")], t("depot", lang)))
-    spec.legend(t("team", lang), legend_rows, font_px=15 if print_mode else 13)
+    spec.legend(t("team", lang), legend_rows, font_px=13)
+    if print_mode:
+        spec.sheets = patrol_sheets(plan, legs, stops, base, lang, date or dt.date.today())
     return draw(m, spec)
+
+
+def _task(plan: PatrolPlan, kind: str, lang: Lang) -> str:
+    campaign = plan.summary.get("campaign")
+    what = label(PATROL_STOP_KINDS, kind, lang)
+    return f"{t(campaign, lang)} · {what}" if campaign in ("heat", "cold") else f"{t('patrol_task', lang)} · {what}"
+
+
+def patrol_sheets(plan: PatrolPlan, legs: gpd.GeoDataFrame, stops: gpd.GeoDataFrame, base: Basemap, lang: Lang, date: dt.date) -> list[Sheet]:
+    """One print sheet per team: header, the team's layer and the depot fitted, the timetable."""
+    sheets = []
+    campaign = plan.summary.get("campaign")
+    shifts = {team["name"]: team["shift"] for team in plan.summary.get("teams", [])}
+    for route in plan.routes:
+        mine = stops[stops["team"] == route.team]
+        depot = plan.depots[plan.depots["name"] == route.depot]
+        extent = pd.concat([legs[legs["team"] == route.team].geometry, mine.geometry, depot.geometry])
+        lo = to_display(np.asarray(gpd.GeoSeries(extent, crs=4326).total_bounds).reshape(2, 2), base)
+        shift = next((v for k, v in shifts.items() if route.team == k or route.team.startswith(f"{k} ")), None)
+        lines = [f"{t('date', lang)}: {date.isoformat()} · {t('shift', lang)}: {' – '.join(shift) if shift else '–'} · "
+                 f"{t('depot', lang)}: {route.depot} · {label(TEAM_MODES, route.mode, lang)}",
+                 f"{len(mine)} {t('stop', lang)} · {t('round', lang)} {route.return_min - route.departure_min:.0f} min "
+                 f"({t('moving', lang)} {route.travel_min:.0f} min, {route.distance_m / 1000:.1f} km) · "
+                 f"{t('departure', lang)} {clock_text(route.departure_min)} · {t('return', lang)} {clock_text(route.return_min)}"]
+        columns = [t("order", lang), t("stop", lang), t("arrival", lang), t("task", lang)] + ([t("supplies", lang)] if campaign else [])
+        rows = [[int(r["order"]), r["name"], r["arrival"], _task(plan, r["kind"], lang)] + ([int(r["load"])] if campaign else []) for _, r in mine.iterrows()]
+        sheets.append(Sheet(title=f"{t('sheet', lang)} · {route.team}", lines=lines, layers=[route.team, t("depot", lang)],
+                            bounds=(float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1])), columns=columns, rows=rows, team=route.team))
+    return sheets
+
+
+def clock_text(minutes: float) -> str:
+    """Minutes after the first midnight as HH:MM, "(+1)" on the next day."""
+    day, rest = divmod(int(round(minutes)), 1440)
+    return f"{rest // 60:02d}:{rest % 60:02d}" + (f" (+{day})" if day else "")
