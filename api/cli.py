@@ -7,6 +7,7 @@ with status 2 — never a traceback.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,16 @@ app.add_typer(region_app, name="region")
 console = Console()
 
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder (default $PLANNER_CACHE_DIR or ~/.cache/coverage-planner).")]
+
+
+def offline_basemap(region: "Region", cache_dir: Path | None) -> "Basemap":
+    """The region's offline basemap from the cache (made on first use), with Tianditu offered
+    when ``PLANNER_TIANDITU_TOKEN`` is set."""
+    from geodata.basemap import region_basemap
+    from maps.base import Basemap
+
+    archive = region_basemap(region, (cache_dir or default_cache_dir()) / "basemaps")
+    return Basemap.offline(archive, tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None)
 
 
 @contextmanager
@@ -125,7 +136,8 @@ def demo(
         with steps() as step:
             step("loading the sample region (central Helsinki, OpenStreetMap)")
             region, directory, cached = load_or_build(_sample_sources(), cache_dir, progress=step, rebuild=rebuild)
-            result = run_demo(region, out, step)
+            result = run_demo(region, out, step, basemap_dir=(cache_dir or default_cache_dir()) / "basemaps",
+                              tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None)
     except (DataError, ValueError) as exc:
         fail(exc)
     console.print(summary_table(region))
@@ -181,7 +193,8 @@ def serve(
     store.engine.dispose()
     settings = Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url, data_dir=data_dir,
                         admin_key=admin, workers=workers, rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
-                        inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")))
+                        inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")),
+                        basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None)
     try:
         application = create_app(settings)
     except StartupError as exc:
@@ -243,7 +256,9 @@ def plan(
             step(f"planning: {scenario.describe('en')}")
             result = run_scenario(loaded, scenario)
             step(f"writing to {out}")
-            written = write_plan_files(loaded, result, out, lang=lang, coords_out=systems)
+            step("offline basemap (made once per region, then reused)")
+            basemap = offline_basemap(loaded, cache_dir)
+            written = write_plan_files(loaded, result, out, lang=lang, coords_out=systems, basemap=basemap)
     except InfeasibleProblem as exc:
         fail(ValueError(f"{exc}{_site_files_hint(loaded)}" if "loaded" in locals() else str(exc)))
     except (DataError, ValueError) as exc:

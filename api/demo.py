@@ -5,6 +5,8 @@ Orchestration only: data comes from :mod:`geodata`, computation from :mod:`plann
 
 from __future__ import annotations
 
+import datetime
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,8 @@ from planner.routing.patrol import PatrolPlan, Team, plan_patrols, stops_from_sp
 from planner.scenario import Plan, Scenario, run_scenario
 from planner.travel.service_area import plan_service_areas
 from planner.routing.visits import HomeVisitPlan, plan_home_visits_on_region, visitor_bases
-from maps.base import save_map
+from geodata.basemap import region_basemap
+from maps.base import Basemap, save_map
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
 
 Step = Callable[[str], None]
@@ -153,7 +156,7 @@ def patrol_step(region: Region, out: Path, result: DemoResult) -> PatrolPlan:
         write_json(folder / "night-patrol.json", payload),
         write_geojson(plan.legs_frame(), folder / "night-patrol-legs.geojson"),
         write_geojson(plan.stops_frame(), folder / "night-patrol-stops.geojson"),
-        write_gpx(plan.gpx_tracks(), folder / "night-patrol.gpx"),
+        write_gpx(plan.gpx_tracks(), folder / "night-patrol.gpx", day=datetime.date.today()),
     ]
     s = plan.summary
     result.figures["night patrol: stops visited"] = f"{s['visited']} of {s['stops']} by {s['routes']} teams"
@@ -199,8 +202,9 @@ def office_town(region: Region, plan: Plan) -> str:
     return str(towns.sort_values(["gap", "unit_id"], ascending=[False, True])["unit_id"].iloc[0])
 
 
-def maps_step(region: Region, out: Path, result: DemoResult) -> list[Path]:
-    """Offline maps (zh and en) for planners, a street office and the patrol teams."""
+def maps_step(region: Region, out: Path, result: DemoResult, basemap: Basemap | None = None) -> list[Path]:
+    """Offline maps (zh and en) for planners, a street office and the patrol teams, over the
+    region's offline ``basemap``."""
     import dataclasses
 
     folder = out / "maps"
@@ -211,22 +215,23 @@ def maps_step(region: Region, out: Path, result: DemoResult) -> list[Path]:
     written = []
     for lang in ("zh", "en"):
         written += [
-            save_map(coverage_map(meal, service_areas=areas, lang=lang), folder / f"coverage-meal-points-{lang}.html"),
-            save_map(compliance_map(care, lang=lang), folder / f"compliance-care-centres-{lang}.html"),
-            save_map(suggestion_map(office, lang=lang), folder / f"suggestions-{town}-{lang}.html"),
+            save_map(coverage_map(meal, service_areas=areas, lang=lang, basemap=basemap), folder / f"coverage-meal-points-{lang}.html"),
+            save_map(compliance_map(care, lang=lang, basemap=basemap), folder / f"compliance-care-centres-{lang}.html"),
+            save_map(suggestion_map(office, lang=lang, basemap=basemap), folder / f"suggestions-{town}-{lang}.html"),
         ]
         if result.patrol is not None:
             written += [
-                save_map(patrol_map(result.patrol, lang=lang), folder / f"night-patrol-{lang}.html"),
-                save_map(patrol_map(result.patrol, lang=lang, print_mode=True), folder / f"night-patrol-print-{lang}.html"),
+                save_map(patrol_map(result.patrol, lang=lang, basemap=basemap), folder / f"night-patrol-{lang}.html"),
+                save_map(patrol_map(result.patrol, lang=lang, print_mode=True, basemap=basemap), folder / f"night-patrol-print-{lang}.html"),
             ]
     result.files += written
     result.figures["maps (offline, open in any browser)"] = str(folder)
     return written
 
 
-def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
-    """Run every step of the main job on ``region`` and write the results to ``out``."""
+def run_demo(region: Region, out: Path, step: Step, *, basemap_dir: Path | None = None, tianditu_token: str | None = None) -> DemoResult:
+    """Run every step of the main job on ``region`` and write the results to ``out`` (the offline
+    basemap is kept in ``basemap_dir``, default the region cache)."""
     result = DemoResult(out)
     step("writing region layers and summary")
     result.files += export_region(region, out / "region", "geojson")
@@ -241,6 +246,10 @@ def run_demo(region: Region, out: Path, step: Step) -> DemoResult:
     patrol_step(region, out, result)
     step("home-visit rounds for elders living alone (twice a month)")
     visits_step(region, out, result)
+    step("offline basemap: vector tiles of the region's roads, buildings, water and names (tippecanoe)")
+    archive = region_basemap(region, basemap_dir)
+    result.figures["offline basemap"] = f"{archive.path.stat().st_size / 1e6:.1f} MB, zoom {archive.min_zoom}–{archive.max_zoom}, " + \
+        ", ".join(f"{k} {v:,}" for k, v in archive.features.items())
     step("maps: coverage, compliance, site suggestions, patrol routes (zh/en, offline)")
-    maps_step(region, out, result)
+    maps_step(region, out, result, Basemap.offline(archive, tianditu_token=tianditu_token))
     return result

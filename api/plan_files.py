@@ -17,7 +17,8 @@ from geodata.export import excel_bytes, write_csv, write_geojson, write_json
 from geodata.projection import WGS84
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES, PLAN_STATUSES, label
-from maps.base import save_map
+from geodata.basemap import region_basemap
+from maps.base import Basemap, save_map
 from maps.views import compliance_map, coverage_map
 from planner.report import PERCENT_HEADERS, plan_tables, units_table
 from planner.scenario import Plan
@@ -51,7 +52,8 @@ def sites_frame(plan: Plan, coords_out: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=WGS84)
 
 
-def write_plan_files(region: Region, plan: Plan, out: Path, *, lang: str = "zh", coords_out: list[str] | None = None) -> list[Path]:
+def write_plan_files(region: Region, plan: Plan, out: Path, *, lang: str = "zh", coords_out: list[str] | None = None,
+                     basemap: Basemap | None = None) -> list[Path]:
     """Write ``plan.json``, ``sites.geojson``, ``units.csv``, ``plan.xlsx`` and ``map-zh.html``/``map-en.html``
     (plus ``compliance-zh.html``/``compliance-en.html`` when the plan has per-unit minimums) to ``out``.
 
@@ -60,6 +62,9 @@ def write_plan_files(region: Region, plan: Plan, out: Path, *, lang: str = "zh",
     lang
         Language of the CSV and the workbook (``zh`` or ``en``); the JSON carries both, the maps
         come in both.
+    basemap
+        What the maps draw under the data (default: the region's offline basemap, made or reused
+        from the region cache).
     coords_out
         Extra coordinate systems (``gcj02``, ``bd09``) added as columns beside WGS-84, so staff can
         paste them into Amap or Baidu.
@@ -75,8 +80,9 @@ def write_plan_files(region: Region, plan: Plan, out: Path, *, lang: str = "zh",
     written.append(workbook)
     areas = plan_service_areas(region, plan) if plan.scenario.standard_min is not None else None
     has_minimums = bool(plan.scenario.unit_min)
+    basemap = basemap or Basemap.offline(region_basemap(region))
     for map_lang in ("zh", "en"):
-        written.append(save_map(coverage_map(plan, service_areas=areas, lang=map_lang), out / f"map-{map_lang}.html"))  # type: ignore[arg-type]
+        written.append(save_map(coverage_map(plan, service_areas=areas, lang=map_lang, basemap=basemap), out / f"map-{map_lang}.html"))  # type: ignore[arg-type]
         if has_minimums:
-            written.append(save_map(compliance_map(plan, lang=map_lang), out / f"compliance-{map_lang}.html"))  # type: ignore[arg-type]
+            written.append(save_map(compliance_map(plan, lang=map_lang, basemap=basemap), out / f"compliance-{map_lang}.html"))  # type: ignore[arg-type]
     return written

@@ -40,7 +40,7 @@ from api.state import (
     ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, init_versions, public_message,
 )
 from geodata.errors import DataError
-from maps.base import copy_assets
+from maps.base import TIANDITU_TOKEN, copy_assets
 from planner.location.problem import InfeasibleProblem
 
 __all__ = ["Caller", "Settings", "StartupError", "create_app", "wait_for_job"]
@@ -251,6 +251,8 @@ def create_app(settings: Settings) -> FastAPIOffline:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = db.Store(settings.db_url)
     _admin_key(store, settings.admin_key)
+    if settings.tianditu_token is not None and not TIANDITU_TOKEN.match(settings.tianditu_token):
+        raise StartupError("PLANNER_TIANDITU_TOKEN is not a Tianditu key (32 hexadecimal characters)")
     failed = store.fail_interrupted_jobs()
 
     def progress(job_id: int, fraction: float, message: str) -> None:

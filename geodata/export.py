@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -178,32 +179,41 @@ def write_region_report(region: Region, path: str | Path) -> Path:
     return path
 
 
-def gpx_xml(tracks: list[dict], *, creator: str = "coverage-planner") -> str:
+def gpx_xml(tracks: list[dict], *, creator: str = "coverage-planner", day: datetime.date | None = None,
+            tz: datetime.tzinfo | None = None) -> str:
     """Routes for phones as GPX 1.1 text: one track per team, its stops as waypoints.
 
     ``tracks``: dicts with ``name``, ``points`` (lon, lat pairs along the roads) and
-    ``waypoints`` (dicts with ``name``, ``lon``, ``lat``, optional ``description``).  Names stay
-    in UTF-8 (Chinese untouched).
+    ``waypoints`` (dicts with ``name``, ``lon``, ``lat``, optional ``description`` and
+    ``minutes`` after the first midnight of the shift).  With ``day``, each waypoint carries its
+    arrival time (``<time>``, ISO 8601 in UTC as GPX asks) — the shift's clock read in ``tz``
+    (default: this machine's time zone).  Names stay in UTF-8 (Chinese untouched).
     """
     import gpxpy.gpx
 
     gpx = gpxpy.gpx.GPX()
     gpx.creator = creator
+    zone = tz or datetime.datetime.now().astimezone().tzinfo
+    midnight = datetime.datetime.combine(day, datetime.time(0, 0), tzinfo=zone) if day is not None else None
     for track in tracks:
         for w in track.get("waypoints", []):
+            when = None
+            if midnight is not None and w.get("minutes") is not None:
+                when = (midnight + datetime.timedelta(minutes=float(w["minutes"]))).astimezone(datetime.timezone.utc)
             gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=w["lat"], longitude=w["lon"], name=xml_text(w["name"]),
-                                                       description=xml_text(w.get("description"))))
+                                                       description=xml_text(w.get("description")), time=when))
         trk = gpxpy.gpx.GPXTrack(name=xml_text(track["name"]))
         trk.segments.append(gpxpy.gpx.GPXTrackSegment([gpxpy.gpx.GPXTrackPoint(latitude=lat, longitude=lon) for lon, lat in track["points"]]))
         gpx.tracks.append(trk)
     return gpx.to_xml(version="1.1")
 
 
-def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-planner") -> Path:
+def write_gpx(tracks: list[dict], path: str | Path, *, creator: str = "coverage-planner", day: datetime.date | None = None,
+              tz: datetime.tzinfo | None = None) -> Path:
     """Write :func:`gpx_xml` to ``path`` (UTF-8)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(gpx_xml(tracks, creator=creator), encoding="utf-8")
+    path.write_text(gpx_xml(tracks, creator=creator, day=day, tz=tz), encoding="utf-8")
     return path
 
 

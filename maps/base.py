@@ -51,7 +51,7 @@ TIANDITU_TOKEN = re.compile(r"^[0-9a-fA-F]{32}$")
 BASEMAP_STYLE = {
     "land": "#f2efe9", "water": "#aad3df", "water_line": "#8cc2d6", "green": "#d8ecc4", "building": "#ddd3ca", "building_line": "#c9bcb0",
     "rail": "#868e96", "path": "#bdb3a6", "road": "#fff8dc", "road_casing": "#d6cbb6", "major_road": "#f7d27a", "major_casing": "#d1a13f",
-    "boundary": "#9c36b5", "label": "#495057", "place": "#5f3dc4", "water_label": "#1c7ed6",
+    "outside": "#b9b2a6", "boundary": "#9c36b5", "label": "#495057", "place": "#5f3dc4", "water_label": "#1c7ed6",
     "font_family": "'WenQuanYi Zen Hei', 'Noto Sans CJK SC', 'Microsoft YaHei', 'PingFang SC', sans-serif",
 }
 """Colours of the offline basemap (also read by the browser tests: ``road`` is what a street looks like)."""
@@ -175,7 +175,7 @@ def base_json(base: Basemap, bounds: tuple[float, float, float, float], lang: La
                        "overlay_url": TIANDITU_TILES.format(layer="cva", token=base.tianditu_token, s="{s}", x="{x}", y="{y}", z="{z}"),
                        "attribution": "© 天地图 Tianditu", "crs": "wgs84", "subdomains": "01234567"})
     return {"offline": {"id": base.script_id, "name": BASE_TEXT["offline"][lang], "max_zoom": base.archive.max_zoom,
-                        "attribution": "© OpenStreetMap contributors"},
+                        "attribution": "© OpenStreetMap contributors", "outline": base.archive.outline},
             "online": online, "style": BASEMAP_STYLE, "gcj": gcj_grid(bounds), "data_crs": "wgs84", "hide_places": hide_places,
             "unreachable": BASE_TEXT["unreachable"][lang], "missing": BASE_TEXT["missing"][lang]}
 
@@ -217,7 +217,7 @@ def new_map(bounds: tuple[float, float, float, float], *, basemap: str | Basemap
     ``bounds`` is ``(min_lon, min_lat, max_lon, max_lat)`` in WGS-84 (shifted for GCJ-02 tiles).
     """
     base = Basemap.parse(basemap)
-    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=14, tiles=None,
+    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], zoom_start=14, tiles=None, zoomSnap=0.25,
                    control_scale=True, prefer_canvas=False, zoom_control=not print_mode)
     m._planner_basemap = base  # noqa: SLF001 - which basemap script the page links (see _link_assets)
     _link_assets(m, ASSET_DIR)

@@ -295,7 +295,7 @@ def compliance_map(plan: Plan, *, lang: Lang = "zh", basemap: str | Basemap | Ba
                 colour, state = "#c92a2a", t("not_met", lang)
             colours_used.add(colour)
             share = float(row.get("covered_share", np.nan))
-            layer.shape(row.geometry, {"fillColor": colour, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.45 if level in with_target else 0.15},
+            layer.shape(row.geometry, {"fillColor": colour, "color": "#212529", "weight": 2 if level == "town" else 1, "fillOpacity": 0.5 if level in with_target else 0.15},
                         tooltip=f"{row['name']}: {state}", name=row["name"], label=row["name"], label_level=level,
                         popup=Popup(str(row["name"]), [(label(ADMIN_LEVELS, level, lang), state), (_people_label("residents", group, lang), people(row.get("residents", np.nan))),
                                                        (t("share", lang), f"{share:.0%}" if np.isfinite(share) else "–"),

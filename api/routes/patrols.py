@@ -3,6 +3,8 @@ cap), stored as snapshots; GeoJSON, GPX and maps are drawn from what was stored.
 
 from __future__ import annotations
 
+import datetime
+
 import json
 from pathlib import Path
 from typing import Annotated
@@ -16,7 +18,7 @@ from api.deps import StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
 from api.state import (
-    ASSET_URL, ApiError, Caller, State, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember, solve_inline,
+    ASSET_URL, ApiError, Caller, State, basemap_for, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember, solve_inline,
     version_of,
 )
 from geodata.export import gpx_xml
@@ -52,7 +54,7 @@ def _plan_patrols(region: Region, stops: gpd.GeoDataFrame, depots: gpd.GeoDataFr
     patrol = plan_patrols(region, stops, depots, teams, time_limit=time_limit, seed=seed)
     save_patrol(patrol, folder)
     payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
-    return patrol, payload, json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx_xml(patrol.gpx_tracks()).encode("utf-8")
+    return patrol, payload, json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx_xml(patrol.gpx_tracks(), day=datetime.date.today()).encode("utf-8")
 
 
 @router.post("/regions/{region_id}/patrols", status_code=201)
@@ -112,5 +114,8 @@ def patrol_gpx(patrol_id: int, who: Who, state: StateDep) -> Response:
 def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
                      print_mode: bool = False) -> HTMLResponse:
     """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
-    patrol = patrol_object(state, _row(state, patrol_id, who))
-    return map_page(render_html(patrol_map(patrol, lang=lang, print_mode=print_mode), ASSET_URL))  # type: ignore[arg-type]
+    row = _row(state, patrol_id, who)
+    patrol = patrol_object(state, row)
+    made = row["created_at"].date() if hasattr(row["created_at"], "date") else None
+    m = patrol_map(patrol, lang=lang, print_mode=print_mode, basemap=basemap_for(state, row["region"]), date=made)  # type: ignore[arg-type]
+    return map_page(render_html(m, ASSET_URL))

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import store as db
 from api.deps import StateDep, Who, check_plan_access
 from api.privacy import geojson_for, plan_payload_for
-from api.state import ASSET_URL, Caller, State, map_page, plan_object, public_data
+from api.state import ASSET_URL, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
 from maps.base import render_html
 from maps.views import compliance_map, coverage_map, suggestion_map
@@ -62,12 +62,13 @@ def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query
     row = _row(state, plan_id, who)
     stored = plan_object(state, row)
     planner_level = who.role in ("admin", "planner")
+    basemap = basemap_for(state, row["region"])
     if kind == "suggestion" or row["kind"] == "suggestion":
-        m = suggestion_map(stored, lang=lang, suppress_below=None if planner_level else state.settings.privacy_min_count)  # type: ignore[arg-type]
+        m = suggestion_map(stored, lang=lang, basemap=basemap, suppress_below=None if planner_level else state.settings.privacy_min_count)  # type: ignore[arg-type]
     elif kind == "compliance":
-        m = compliance_map(stored, lang=lang)  # type: ignore[arg-type]
+        m = compliance_map(stored, lang=lang, basemap=basemap)  # type: ignore[arg-type]
     else:
-        m = coverage_map(stored, lang=lang)  # type: ignore[arg-type]
+        m = coverage_map(stored, lang=lang, basemap=basemap)  # type: ignore[arg-type]
     return map_page(render_html(m, ASSET_URL))
 
 

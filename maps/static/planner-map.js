@@ -6,7 +6,8 @@
  * team names, popups, tooltips, layer names) reaches the page as text (textContent, or escaped where
  * Leaflet takes HTML), never as markup or code.  Styles and icons are checked against short lists.
  *
- * Test hook: a page opened with "#open-all" opens every popup and tooltip at once.
+ * Test hooks: "#open-all" opens every popup and tooltip at once; "#base-only" draws the basemap
+ * without the data layers; "#search=text" types text into the search box.
  */
 (function (global) {
   'use strict';
@@ -19,6 +20,15 @@
 
   function openAll() {
     return /(^#|&)open-all(&|$)/.test(global.location.hash || '');
+  }
+
+  function baseOnly() {
+    return /(^#|&)base-only(&|$)/.test(global.location.hash || '');
+  }
+
+  function hashSearch() {
+    var found = /(?:^#|&)search=([^&]*)/.exec(global.location.hash || '');
+    return found ? decodeURIComponent(found[1]) : null;
   }
 
   function escapeHtml(value) {
@@ -143,7 +153,7 @@
       arrow.style.borderLeftColor = fill;
       arrow.style.borderWidth = (px / 2) + 'px 0 ' + (px / 2) + 'px ' + px + 'px';
       arrow.style.transform = 'rotate(' + angle + 'deg)';
-      out.push(L.marker(crs.pointToLatLng(mid, 16), {icon: L.divIcon({html: arrow, className: 'planner-div-icon', iconSize: [px, px], iconAnchor: [px / 2, px / 2]}),
+      out.push(L.marker(crs.pointToLatLng(mid, 16), {icon: L.divIcon({html: arrow, className: 'planner-div-icon planner-arrow-icon', iconSize: [px, px], iconAnchor: [px / 2, px / 2]}),
                                                      interactive: false, keyboard: false}));
     }
     return out;
@@ -330,6 +340,20 @@
     return layers;
   }
 
+  /* Grey over what lies outside the region (the basemap has no data there), under the data. */
+  function outside(map, outline, fill) {
+    if (!map.getPane('plannerOutside')) { map.createPane('plannerOutside').style.zIndex = 250; }
+    var holes = [];
+    var polygons = outline.type === 'Polygon' ? [outline.coordinates] : (outline.type === 'MultiPolygon' ? outline.coordinates : []);
+    polygons.forEach(function (poly) { holes.push(poly[0].map(function (c) { return [c[1], c[0]]; })); });
+    if (!holes.length) { return; }
+    var b = L.latLngBounds(holes[0]);
+    holes.forEach(function (h) { b.extend(L.latLngBounds(h)); });
+    var s = b.getSouth() - 1, n = b.getNorth() + 1, w = b.getWest() - 1.5, e = b.getEast() + 1.5;  // far beyond any view of the region
+    var world = [[s, w], [s, e], [n, e], [n, w]];
+    L.polygon([world].concat(holes), {pane: 'plannerOutside', stroke: false, fillColor: colour(fill, '#cfc9bf'), fillOpacity: 0.55, interactive: false}).addTo(map);
+  }
+
   /* ------------------------------------------------------------------ search */
   function searchIndex(spec) {
     var index = [];
@@ -369,7 +393,12 @@
           var q = input.value.trim().toLowerCase();
           while (list.firstChild) { list.removeChild(list.firstChild); }
           if (!q) { return; }
-          index.filter(function (item) { return item.key.indexOf(q) >= 0; }).slice(0, 8).forEach(function (item) {
+          var found = index.filter(function (item) { return item.key.indexOf(q) >= 0; });
+          found.sort(function (a, b) {  // exact, then starting with the text, then shorter names
+            var ra = a.key === q ? 0 : (a.key.indexOf(q) === 0 ? 1 : 2), rb = b.key === q ? 0 : (b.key.indexOf(q) === 0 ? 1 : 2);
+            return ra - rb || a.key.length - b.key.length;
+          });
+          found.slice(0, 8).forEach(function (item) {
             var li = el('li', null, item.name);
             if (item.layer) { li.appendChild(el('span', 'planner-search-layer', ' · ' + item.layer)); }
             L.DomEvent.on(li, 'click', function () {
@@ -384,6 +413,7 @@
           });
         }
         L.DomEvent.on(input, 'input', show);
+        if (hashSearch() !== null) { input.value = hashSearch(); show(); }
         return div;
       }
     });
@@ -454,7 +484,7 @@
       var group = L.featureGroup();
       fillGroup(group, layer, project, opened, markers);
       groups.push({group: group, layer: layer});
-      if (layer.show !== false) { group.addTo(map); }
+      if (layer.show !== false && !baseOnly()) { group.addTo(map); }
       if (layer.name != null && layer.control !== false && (layer.features || []).length) { overlays[escapeHtml(layer.name)] = group; }
     });
     var bases = baseLayers(map, base);
@@ -474,10 +504,12 @@
       });
     }
     if (spec.layer_control && (Object.keys(overlays).length || bases.length > 1)) {
-      L.control.layers(bases.length > 1 ? baseControl : null, overlays, {collapsed: !!spec.layer_control.collapsed}).addTo(map);
+      var phone = map.getContainer().clientWidth < 600;
+      L.control.layers(bases.length > 1 ? baseControl : null, overlays, {collapsed: !!spec.layer_control.collapsed || phone}).addTo(map);
     }
     map.getContainer().classList.toggle('planner-has-basemap', bases.length > 0);
-    if (spec.bounds) { map.fitBounds(spec.bounds); }
+    if (base && base.offline && base.offline.outline && bases.length) { outside(map, base.offline.outline, base.style.outside); }
+    if (spec.bounds) { map.fitBounds(spec.bounds, {padding: [8, 8]}); }
     function zoomClass() { map.getContainer().classList.toggle('planner-zoom-close', map.getZoom() >= 15); }
     map.on('zoomend', zoomClass);
     zoomClass();
