@@ -215,17 +215,24 @@ def _min_zoom(layer: str, kind: str) -> int:
     return MIN_ZOOM
 
 
-def _write_geojsonl(frame: gpd.GeoDataFrame, layer: str, path: Path) -> None:
-    """Line-delimited GeoJSON with tippecanoe's per-feature ``minzoom``; names kept as UTF-8."""
+def _write_geojsonl(frame: gpd.GeoDataFrame, layer: str, path: Path, min_zoom: int | None = None) -> None:
+    """Line-delimited GeoJSON with tippecanoe's per-feature ``minzoom`` (the basemap's rule, or
+    ``min_zoom`` for data layers); every column becomes a property (names kept as UTF-8)."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    values = {c: frame[c].to_numpy() for c in columns}
     with open(path, "w", encoding="utf-8") as out:
-        for kind, name, geom in zip(frame["kind"], frame["name"], frame.geometry):
+        for k, geom in enumerate(frame.geometry.to_numpy()):
             if geom is None or geom.is_empty:
                 continue
-            props = {"kind": str(kind)}
-            if isinstance(name, str) and name:
-                props["name"] = name
-            out.write(json.dumps({"type": "Feature", "tippecanoe": {"minzoom": _min_zoom(layer, str(kind))}, "properties": props,
-                                  "geometry": shapely.geometry.mapping(geom)}, ensure_ascii=False) + "\n")
+            props: dict[str, Any] = {}
+            for c in columns:
+                v = values[c][k]
+                if v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v):
+                    continue
+                props[c] = v.item() if isinstance(v, np.generic) else v
+            zoom = min_zoom if min_zoom is not None else _min_zoom(layer, str(props.get("kind", "")))
+            out.write(json.dumps({"type": "Feature", "tippecanoe": {"minzoom": zoom}, "properties": props,
+                                  "geometry": shapely.geometry.mapping(geom)}, ensure_ascii=False, default=str) + "\n")
 
 
 def layers_digest(layers: dict[str, gpd.GeoDataFrame], max_zoom: int) -> str:
@@ -240,19 +247,26 @@ def layers_digest(layers: dict[str, gpd.GeoDataFrame], max_zoom: int) -> str:
     return h.hexdigest()
 
 
-def write_pmtiles(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, max_zoom: int = MAX_ZOOM, timeout_s: float = 600) -> dict[str, int]:
-    """Cut ``layers`` (WGS-84) into vector tiles, zooms ``MIN_ZOOM``–``max_zoom``, written as a
-    PMTiles archive at ``path`` by tippecanoe.  Returns the features written per layer."""
+def write_pmtiles(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, max_zoom: int = MAX_ZOOM, min_zoom: int = MIN_ZOOM,
+                  data: bool = False, timeout_s: float = 600) -> dict[str, int]:
+    """Cut ``layers`` (WGS-84) into vector tiles, zooms ``min_zoom``–``max_zoom``, written as a
+    PMTiles archive at ``path`` by tippecanoe.  Returns the features written per layer.
+
+    ``data=True`` for a map's own data (e.g. 200,000 demand points): every feature from
+    ``min_zoom`` on and none dropped (``--no-feature-limit --no-tile-size-limit``); otherwise
+    the basemap's zoom rules and tippecanoe's densest-first dropping in crowded tiles."""
     path = Path(path)
     if not layers:
         raise DataError("the basemap has no layer to draw (no boundary, roads or buildings)")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="basemap-") as tmp:
-        args = [tippecanoe_path(), "-o", str(path.with_suffix(".tmp.pmtiles")), "--force", "--quiet", "-Z", str(MIN_ZOOM), "-z", str(max_zoom),
-                "--drop-densest-as-needed", "--simplification=4", "--no-tile-stats", "-n", "basemap", "--attribution=© OpenStreetMap contributors"]
+        args = [tippecanoe_path(), "-o", str(path.with_suffix(".tmp.pmtiles")), "--force", "--quiet", "-Z", str(min_zoom), "-z", str(max_zoom),
+                "--no-tile-stats"]
+        args += ["--no-feature-limit", "--no-tile-size-limit", "-r1", "-n", "data"] if data else \
+            ["--drop-densest-as-needed", "--simplification=4", "-n", "basemap", "--attribution=© OpenStreetMap contributors"]
         for name, frame in layers.items():
             source = Path(tmp) / f"{name}.geojsonl"
-            _write_geojsonl(frame, name, source)
+            _write_geojsonl(frame, name, source, min_zoom if data else None)
             args += ["-L", json.dumps({"file": str(source), "layer": name})]
         run = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
         if run.returncode != 0:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,7 @@ BASE_TEXT = {
     "tianditu": {"zh": "天地图（联网）", "en": "Tianditu (online)"},
     "unreachable": {"zh": "在线底图无法加载（网络不通？）", "en": "Online basemap unreachable (offline?)"},
     "missing": {"zh": "离线底图文件缺失（assets/basemaps）", "en": "Offline basemap file missing (assets/basemaps)"},
+    "tiled_hidden": {"zh": "高德底图下不显示分块的需求点（坐标系不同）", "en": "Tiled demand points are not drawn over GCJ-02 tiles"},
 }
 
 
@@ -177,7 +179,7 @@ def base_json(base: Basemap, bounds: tuple[float, float, float, float], lang: La
     return {"offline": {"id": base.script_id, "name": BASE_TEXT["offline"][lang], "max_zoom": base.archive.max_zoom,
                         "attribution": "© OpenStreetMap contributors", "outline": base.archive.outline},
             "online": online, "style": BASEMAP_STYLE, "gcj": gcj_grid(bounds), "data_crs": "wgs84", "hide_places": hide_places,
-            "unreachable": BASE_TEXT["unreachable"][lang], "missing": BASE_TEXT["missing"][lang]}
+            "unreachable": BASE_TEXT["unreachable"][lang], "missing": BASE_TEXT["missing"][lang], "tiled_hidden": BASE_TEXT["tiled_hidden"][lang]}
 
 
 def gcj_grid(bounds: tuple[float, float, float, float], size: int = GCJ_GRID_SIZE) -> dict | None:
@@ -194,21 +196,52 @@ def gcj_grid(bounds: tuple[float, float, float, float], size: int = GCJ_GRID_SIZ
             "dlat": np.round(np.asarray(glat) - lat.ravel(), 9).tolist()}
 
 
-def basemap_script(archive: BasemapArchive) -> str:
-    """The script file that hands the archive's bytes to the page (base64; see planner-map.js)."""
-    data = base64.b64encode(archive.path.read_bytes()).decode("ascii")
-    return f'(window.plannerTiles=window.plannerTiles||{{}})["basemap-{archive.digest[:16]}"]="{data}";\n'
+def tiles_script(path: Path, script_id: str) -> str:
+    """The script file that hands a PMTiles archive's bytes to the page (base64; see planner-map.js)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'(window.plannerTiles=window.plannerTiles||{{}})["{script_id}"]="{data}";\n'
+
+
+def install_tiles(assets: str | Path, path: Path, script_id: str) -> Path:
+    """Write an archive's script into an assets folder (``assets/basemaps/<id>.js``) unless there."""
+    target = Path(assets) / "basemaps" / f"{script_id}.js"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_text(tiles_script(path, script_id), encoding="ascii")
+        tmp.replace(target)
+    return target
 
 
 def install_basemap(assets: str | Path, archive: BasemapArchive) -> Path:
-    """Write the archive's script into an assets folder (``assets/basemaps/<id>.js``) unless there."""
-    target = Path(assets) / "basemaps" / f"basemap-{archive.digest[:16]}.js"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(basemap_script(archive), encoding="ascii")
-        tmp.replace(target)
-    return target
+    """Write the basemap archive's script into an assets folder unless there."""
+    return install_tiles(assets, archive.path, f"basemap-{archive.digest[:16]}")
+
+
+@dataclass(frozen=True)
+class DataTiles:
+    """A map's own data cut into vector tiles (for city-scale layers): the archive and its script id."""
+
+    path: Path
+    script_id: str
+    min_zoom: int
+    max_zoom: int
+
+
+def data_tiles(layers: dict[str, gpd.GeoDataFrame], *, min_zoom: int, max_zoom: int) -> DataTiles:
+    """Cut a map's data layers (WGS-84) into a PMTiles archive, every feature kept from
+    ``min_zoom`` on; the archive is named by its content and written to a temporary folder
+    until the map is saved."""
+    import hashlib
+    import tempfile
+
+    from geodata.basemap import write_pmtiles
+
+    folder = Path(tempfile.mkdtemp(prefix="planner-tiles-"))
+    path = folder / "data.pmtiles"
+    write_pmtiles(layers, path, min_zoom=min_zoom, max_zoom=max_zoom, data=True)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return DataTiles(path, f"data-{digest}", min_zoom, max_zoom)
 
 
 def new_map(bounds: tuple[float, float, float, float], *, basemap: str | Basemap | None = None, print_mode: bool = False) -> tuple[folium.Map, Basemap]:
@@ -262,12 +295,18 @@ def save_map(m: folium.Map, path: str | Path, *, asset_url: str | None = None) -
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if asset_url is None:
-        assets = copy_assets(path.parent)
-        base = getattr(m, "_planner_basemap", None)
-        if base is not None and base.archive is not None:
-            install_basemap(assets, base.archive)
+        install_map_tiles(m, copy_assets(path.parent))
     path.write_text(render_html(m, asset_url or ASSET_DIR), encoding="utf-8")
     return path
+
+
+def install_map_tiles(m: folium.Map, assets: str | Path) -> None:
+    """Put the scripts of the map's basemap and data tiles into an assets folder."""
+    base = getattr(m, "_planner_basemap", None)
+    if base is not None and base.archive is not None:
+        install_basemap(assets, base.archive)
+    for tiles in getattr(m, "_planner_tiles", []):
+        install_tiles(assets, tiles.path, tiles.script_id)
 
 
 def render_html(m: folium.Map, asset_url: str) -> str:
@@ -284,4 +323,6 @@ def _link_assets(m: folium.Map, prefix: str) -> None:
     base = getattr(m, "_planner_basemap", None)
     if base is not None and base.script_id:
         m.default_js.append(("planner_basemap", f"{prefix}/basemaps/{base.script_id}.js"))
+    for k, tiles in enumerate(getattr(m, "_planner_tiles", [])):
+        m.default_js.append((f"planner_tiles_{k}", f"{prefix}/basemaps/{tiles.script_id}.js"))
     m.default_css = [(k, f"{prefix}/{v}") for k, v in LOCAL_CSS]

@@ -198,6 +198,8 @@ class MapSpec:
     """Placeholder of the search box (None: no search box)."""
     sheets: list[Sheet] = field(default_factory=list)
     """Print sheets; when there are any the page shows them instead of the map."""
+    tiled: dict | None = None
+    """Layers drawn from the map's own vector tiles (city scale): ``{"id", "max_zoom", "layers": [...]}``."""
 
     def layer(self, name: str | None, *, show: bool = True, control: bool = True, declutter: bool = False) -> Layer:
         """A new layer, drawn in the order added."""
@@ -227,6 +229,8 @@ class MapSpec:
             out["search"] = {"placeholder": self.search_placeholder}
         if self.sheets:
             out["sheets"] = [s.to_json() for s in self.sheets]
+        if self.tiled:
+            out["tiled"] = self.tiled
         return out
 
 

@@ -27,8 +27,9 @@ import datetime as dt
 
 from geodata.basemap import BasemapArchive
 from geodata.vocabulary import ADMIN_LEVELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
-from maps.base import Basemap, Lang, base_json, display_frame, draw, new_map, to_display
+from maps.base import Basemap, Lang, base_json, data_tiles, display_frame, draw, new_map, to_display
 from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
+from planner.aggregate import demand_cells
 from planner.routing.patrol import PatrolPlan
 from planner.scenario import Plan
 
@@ -70,6 +71,8 @@ TEXT: dict[str, dict[str, str]] = {
     "search": {"zh": "搜索镇街、社区、站点…", "en": "Search towns, communities, sites…"},
     "persons": {"zh": "人", "en": "persons"},
     "no_target": {"zh": "无设点要求", "en": "No target at this level"},
+    "cells": {"zh": "需求网格", "en": "Demand grid"},
+    "zoom_in": {"zh": "放大后显示", "en": "shown when zoomed in"},
     "straight": {"zh": "注意：按直线距离估算（本区域无路网）", "en": "Note: straight-line estimate (no road network in this region)"},
     "before_after": {"zh": "镇街覆盖率", "en": "Town coverage"},
     "order": {"zh": "序号", "en": "No."},
@@ -196,8 +199,12 @@ def _add_sites(layer: Layer, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang,
 
 
 def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
-                 basemap: str | Basemap | BasemapArchive | None = None, show_candidates: bool = True) -> folium.Map:
-    """Planner's coverage map of one plan (see module docstring), drawn from the plan alone."""
+                 basemap: str | Basemap | BasemapArchive | None = None, show_candidates: bool = True, detail_limit: int = 5000) -> folium.Map:
+    """Planner's coverage map of one plan (see module docstring), drawn from the plan alone.
+
+    A city: beyond ``detail_limit`` demand points (or candidates) the points are cut into the
+    map's own vector tiles, drawn from zoom 14 on; below it the communities' coverage (and, as a
+    layer, 1 km cells of the people not served) show the city."""
     lang = _check_lang(lang)
     bounds = _plan_bounds(plan)
     m, base = new_map(bounds, basemap=basemap)
@@ -224,21 +231,35 @@ def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, l
         for _, row in display_frame(service_areas, base).iterrows():
             colour = NEW_COLOUR if row["plan_status"] == "new" else EXISTING_COLOUR
             areas.shape(row.geometry, {"fillColor": colour, "color": colour, "weight": 1, "fillOpacity": 0.12}, tooltip=f"{row['name']}: {t('service_area', lang)}")
-    demand = display_frame(plan.demand, base)
     weights = plan.demand[group].to_numpy(float) if group in plan.demand else np.ones(len(plan.demand))
-    served = spec.layer(t("served", lang), show=False)
-    unserved = spec.layer(t("unserved", lang))
-    for ok, cost, geom, w in zip(plan.demand["within_standard"].to_numpy(bool), plan.demand["nearest_cost"].to_numpy(float), demand.geometry, weights):
-        if w <= 0:
-            continue
-        (served if ok else unserved).circle(geom.x, geom.y, float(np.clip(2 + np.sqrt(w), 3, 12)),
-                                            {"color": "#2b8a3e" if ok else "#c92a2a", "weight": 1, "fill": True, "fillOpacity": 0.5 if ok else 0.85},
-                                            tooltip=f"{group_label}: {people(w)} {t('persons', lang)}; {cost:.0f} min")
-    if unserved.features:
-        legend.append(LegendRow([("#c92a2a", "circle")], t("unserved", lang)))
-    if served.features:
-        legend.append(LegendRow([("#2b8a3e", "circle")], t("served", lang)))
-    if show_candidates and len(plan.candidates):
+    within = plan.demand["within_standard"].to_numpy(bool)
+    people_points = int((weights > 0).sum())
+    tiled_layers: dict[str, gpd.GeoDataFrame] = {}
+    if people_points > detail_limit:  # city scale: cells as data, the points as vector tiles from zoom DETAIL_ZOOM
+        _demand_cells(spec, plan, weights, within, base, lang)
+        keep = weights > 0
+        tiled_layers["demand"] = gpd.GeoDataFrame({"served": within[keep].astype(int), "persons": np.round(weights[keep], 1)},
+                                                  geometry=display_frame(plan.demand, base).geometry.to_numpy()[keep], crs=4326)
+        legend.append(LegendRow([("#c92a2a", "circle")], f"{t('unserved', lang)} ({t('zoom_in', lang)})"))
+    else:
+        demand = display_frame(plan.demand, base)
+        served = spec.layer(t("served", lang), show=False)
+        unserved = spec.layer(t("unserved", lang))
+        for ok, cost, geom, w in zip(within, plan.demand["nearest_cost"].to_numpy(float), demand.geometry, weights):
+            if w <= 0:
+                continue
+            (served if ok else unserved).circle(geom.x, geom.y, float(np.clip(2 + np.sqrt(w), 3, 12)),
+                                                {"color": "#2b8a3e" if ok else "#c92a2a", "weight": 1, "fill": True, "fillOpacity": 0.5 if ok else 0.85},
+                                                tooltip=f"{group_label}: {people(w)} {t('persons', lang)}; {cost:.0f} min")
+        if unserved.features:
+            legend.append(LegendRow([("#c92a2a", "circle")], t("unserved", lang)))
+        if served.features:
+            legend.append(LegendRow([("#2b8a3e", "circle")], t("served", lang)))
+    if show_candidates and len(plan.candidates) > detail_limit:
+        left = plan.candidates[~plan.candidates["selected"].astype(bool)] if "selected" in plan.candidates else plan.candidates
+        tiled_layers["candidates"] = gpd.GeoDataFrame({"name": left["name"].astype(str).to_numpy()}, geometry=display_frame(left, base).geometry.to_numpy(), crs=4326)
+        legend.append(LegendRow([(CANDIDATE_COLOUR, "circle")], f"{t('candidate', lang)} ({t('zoom_in', lang)})"))
+    elif show_candidates and len(plan.candidates):
         cands = spec.layer(t("candidate", lang), show=False)
         shown = display_frame(plan.candidates, base)
         for (_, row), geom in zip(plan.candidates.iterrows(), shown.geometry):
@@ -258,7 +279,43 @@ def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, l
         site_rows.append(LegendRow([(NEW_COLOUR, "circle")], t("new", lang)))
     legend[:0] = site_rows
     spec.legend(t("coverage", lang), legend)
+    if tiled_layers:
+        _tile_layers(m, spec, tiled_layers, lang)
     return draw(m, spec)
+
+
+DETAIL_LIMIT = 5000
+"""Demand points (or candidates) a coverage map draws one by one; beyond, they come from vector tiles."""
+DETAIL_ZOOM = 14
+"""Zoom from which tiled points are drawn (a few streets on screen)."""
+CELL_M = 1000.0
+"""Side of the grid cells that sum the demand of a city-scale map, metres."""
+
+
+def _demand_cells(spec: MapSpec, plan: Plan, weights: np.ndarray, within: np.ndarray, base: Basemap, lang: Lang) -> None:
+    """A layer of 1 km cells: residents and the share not served (darker red = more unserved)."""
+    group_label = label(POPULATION_GROUPS, plan.scenario.group, lang)
+    cells = display_frame(demand_cells(plan.demand, weights, within, cell_m=CELL_M), base)
+    layer = spec.layer(f"{t('cells', lang)} ({CELL_M / 1000:g} km)", show=False)
+    for _, row in cells.iterrows():
+        share = float(row["unserved_share"])
+        layer.shape(row.geometry, {"fillColor": _share_colour(1.0 - share), "color": "#868e96", "weight": 0.5, "fillOpacity": 0.5},
+                    popup=Popup(None, [(_people_label("residents", plan.scenario.group, lang), people(row["residents"])),
+                                       (f"{t('unserved', lang)}（{group_label}）" if lang == "zh" else f"{t('unserved', lang)} ({group_label})", people(row["unserved"])),
+                                       (t("share", lang), f"{1.0 - share:.0%}")]))
+
+
+def _tile_layers(m: folium.Map, spec: MapSpec, layers: dict[str, gpd.GeoDataFrame], lang: Lang) -> None:
+    """Cut the city-scale layers into the map's own vector tiles and describe how to draw them."""
+    tiles = data_tiles(layers, min_zoom=DETAIL_ZOOM - 1, max_zoom=DETAIL_ZOOM + 1)
+    m._planner_tiles = [*getattr(m, "_planner_tiles", []), tiles]  # noqa: SLF001 - the page links its script (maps.base)
+    drawn = []
+    if "demand" in layers:
+        drawn += [{"name": t("unserved", lang), "data_layer": "demand", "served": 0, "colour": "#c92a2a", "show": True},
+                  {"name": t("served", lang), "data_layer": "demand", "served": 1, "colour": "#2b8a3e", "show": False}]
+    if "candidates" in layers:
+        drawn.append({"name": t("candidate", lang), "data_layer": "candidates", "colour": CANDIDATE_COLOUR, "show": False})
+    spec.tiled = {"id": tiles.script_id, "min_zoom": DETAIL_ZOOM, "max_zoom": tiles.max_zoom, "layers": drawn}
 
 
 def _targets(plan: Plan) -> set[str]:

@@ -375,3 +375,39 @@ def test_chinese_names_and_gcj02_basemap(small_city, folder) -> None:
     shift_m = np.hypot((b[0] - a[0]) * 111_000, (b[1] - a[1]) * 111_000 * np.cos(np.radians(a[0])))
     assert 100 < shift_m < 800  # data moved onto GCJ-02 tiles (Guangdong: a few hundred metres)
     assert "autonavi.com" in amap
+
+
+# ---------------------------------------------------------------------------- city scale
+def test_demand_cells_add_up_to_the_points(plans) -> None:
+    from planner.aggregate import demand_cells
+
+    meal = plans["meal"]
+    weights = meal.demand[meal.scenario.group].to_numpy(float)
+    served = meal.demand["within_standard"].to_numpy(bool)
+    for cell_m in (100.0, 250.0, 1000.0):
+        cells = demand_cells(meal.demand, weights, served, cell_m=cell_m)
+        assert cells["residents"].sum() == pytest.approx(weights.sum())
+        assert cells["unserved"].sum() == pytest.approx(weights[~served].sum())
+        assert cells["points"].sum() == int((weights > 0).sum()) or cells["points"].sum() <= len(weights)
+        assert ((cells["unserved"] <= cells["residents"] + 1e-9) & (cells["residents"] > 0)).all()
+        area = cells.to_crs(cells.estimate_utm_crs()).area
+        assert np.allclose(area, cell_m**2, rtol=1e-6)
+    with pytest.raises(ValueError, match="positive"):
+        demand_cells(meal.demand, weights, served, cell_m=0)
+
+
+def test_a_city_scale_map_draws_its_points_from_tiles(plans, folder, basemap) -> None:
+    meal = plans["meal"]
+    limit = 20  # the sample as if it were a city: points and candidates beyond this come from tiles
+    path = save_map(coverage_map(meal, lang="zh", basemap=basemap, detail_limit=limit), folder / "city" / "coverage.html")
+    data = read_map_data(path.read_text("utf-8"))
+    assert data["tiled"]["layers"][0]["data_layer"] == "demand"
+    assert not any(f["k"] == "c" for layer in data["layers"] for f in layer["features"])  # no point drawn one by one
+    script = folder / "city" / "assets" / "basemaps" / f"{data['tiled']['id']}.js"
+    assert script.is_file()
+    out = render(path, folder / "city.png", width=1400, height=1000, budget_ms=6000)
+    assert out.errors() == []
+    red = out.pixels_near("#c92a2a", 20)
+    bare = render(path.resolve().as_uri() + "#base-only", folder / "city-base.png", width=1400, height=1000, budget_ms=6000).pixels_near("#c92a2a", 20)
+    unserved = int(((meal.demand[meal.scenario.group] > 0) & ~meal.demand["within_standard"]).sum())
+    assert unserved > 0 and red > bare + 30 * unserved // 2, (red, bare, unserved)  # the unserved points are drawn from the tiles

@@ -13,7 +13,7 @@ from api.deps import StateDep, Who, check_plan_access
 from api.privacy import geojson_for, plan_payload_for
 from api.state import ASSET_URL, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
-from maps.base import render_html
+from maps.base import ASSET_DIR, install_map_tiles, render_html
 from maps.views import compliance_map, coverage_map, suggestion_map
 from planner.report import PERCENT_HEADERS, plan_tables
 
@@ -69,6 +69,7 @@ def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query
         m = compliance_map(stored, lang=lang, basemap=basemap)  # type: ignore[arg-type]
     else:
         m = coverage_map(stored, lang=lang, basemap=basemap)  # type: ignore[arg-type]
+    install_map_tiles(m, state.settings.data_dir / ASSET_DIR)  # a city-scale map's own tiles
     return map_page(render_html(m, ASSET_URL))
 
 

@@ -330,6 +330,27 @@
 
   function identity(p) { return p; }
 
+  /* Layers drawn from the map's own vector tiles (city scale), each a switchable overlay. */
+  function tiledLayers(map, tiled) {
+    var out = [];
+    if (!tiled || !global.protomapsL || !global.pmtiles) { return out; }
+    var source = memorySource(tiled.id);
+    if (!source) { return out; }
+    if (!map.getPane('plannerTiled')) { map.createPane('plannerTiled').style.zIndex = 450; }
+    var archive = new global.pmtiles.PMTiles(source);
+    (tiled.layers || []).forEach(function (spec) {
+      var fill = colour(spec.colour, '#c92a2a');
+      var rule = {dataLayer: String(spec.data_layer), symbolizer: new global.protomapsL.CircleSymbolizer({
+        fill: fill, stroke: '#ffffff', width: 0.6, opacity: 0.9,
+        radius: function (z, f) { var w = f && f.props ? Number(f.props.persons) || 1 : 1; return Math.max(2.5, Math.min(9, 1.5 + Math.sqrt(w))) * (z >= 16 ? 1.3 : 1); }})};
+      if (spec.served != null) { rule.filter = function (z, f) { return Number(f.props.served) === Number(spec.served); }; }
+      var layer = global.protomapsL.leafletLayer({url: archive, paintRules: [rule], labelRules: [], maxDataZoom: number(tiled.max_zoom, 15),
+                                                 minZoom: number(tiled.min_zoom, 14), pane: 'plannerTiled'});
+      out.push({name: spec.name, layer: layer, show: spec.show !== false});
+    });
+    return out;
+  }
+
   /* Base layers: the offline one first and shown; online ones offered, off. */
   function baseLayers(map, base) {
     var layers = [];
@@ -487,6 +508,11 @@
       if (layer.show !== false && !baseOnly()) { group.addTo(map); }
       if (layer.name != null && layer.control !== false && (layer.features || []).length) { overlays[escapeHtml(layer.name)] = group; }
     });
+    var tiled = tiledLayers(map, spec.tiled);
+    tiled.forEach(function (t) {
+      if (t.show && !baseOnly()) { t.layer.addTo(map); }
+      overlays[escapeHtml(t.name)] = t.layer;
+    });
     var bases = baseLayers(map, base);
     var baseControl = {};
     bases.forEach(function (b, k) {
@@ -498,6 +524,10 @@
         var wanted = (e.layer.options && e.layer.options.plannerCrs === 'gcj02') ? toGcj : identity;
         if (wanted === project.current) { return; }
         project.current = wanted;
+        if (wanted !== identity && tiled.length) {  // tiled points are WGS-84: not drawn over GCJ-02 tiles
+          tiled.forEach(function (t) { map.removeLayer(t.layer); });
+          notice(map, String(base.tiled_hidden || 'tiled points hidden on this basemap'));
+        }
         markers.length = 0;
         groups.forEach(function (g) { g.group.clearLayers(); fillGroup(g.group, g.layer, project, [], markers); });
         if (declutterRun) { declutterRun(); }
