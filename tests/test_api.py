@@ -286,6 +286,19 @@ def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
     assert json.loads((tmp_path / "suggestions.json").read_text(encoding="utf-8"))["sites"]
     assert "<trk>" in (tmp_path / "patrol.gpx").read_text(encoding="utf-8")
     assert "巡查路线" in (tmp_path / "patrol-map.html").read_text(encoding="utf-8")
+    # the served maps draw over the region's basemap, its script and the assets served by the service
+    from maps.base import BASEMAP_STYLE
+    from tests.browser import render
+
+    for name in ("meal-points-map", "patrol-map", "suggestions-map"):
+        page = (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        assert re.search(r'src="/static/maps/basemaps/basemap-[0-9a-f]{16}\.js"', page), name
+        served = tmp_path / f"{name}-served.html"  # as the browser would see it at its URL: assets from the service
+        served.write_text(page.replace("<head>", f'<head><base href="{base}/">', 1), encoding="utf-8")
+        out = render(served, tmp_path / f"{name}.png", width=1400, height=1000, budget_ms=6000)
+        assert out.errors() == [], (name, out.errors())
+        base_only = render(served.resolve().as_uri() + "#base-only", tmp_path / f"{name}-base.png", width=1400, height=1000, budget_ms=6000)
+        assert base_only.pixels_near(BASEMAP_STYLE["road"], 4) > 10_000, f"{name}: no streets drawn from the served basemap"
     # the meal-point map shows the plan's sites, also after a restart (drawn from the stored snapshot)
     from tests.test_jobs_and_snapshots import _excel_sites, _marker_sites, _same
 
