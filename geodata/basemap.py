@@ -46,7 +46,7 @@ from geodata.errors import DataError
 from geodata.region import Region
 
 WGS84 = "EPSG:4326"
-BASEMAP_FORMAT = 1
+BASEMAP_FORMAT = 2
 """Version of the archive's layout (layers, kinds, zooms); part of the cache key."""
 MIN_ZOOM = 10
 """Lowest zoom of the archive (a whole city)."""
@@ -112,9 +112,15 @@ def road_layer(region: Region) -> gpd.GeoDataFrame:
     highway = np.asarray(network.highway_vocab, dtype=object)[network.link_highway]
     names = np.asarray(network.name_vocab, dtype=object)[network.link_name] if len(network.name_vocab) else np.full(len(lines), None, dtype=object)
     kind = np.where(np.isin(highway, list(MAJOR_ROADS)), "major", np.where(np.isin(highway, list(PATHS)), "path", "minor"))
-    frame = gpd.GeoDataFrame({"kind": kind, "name": [n if isinstance(n, str) and n.strip() else None for n in names]},
-                             geometry=lines, crs=network.crs)
-    return frame.to_crs(WGS84)
+    frame = pd.DataFrame({"kind": kind, "name": [n.strip() if isinstance(n, str) and n.strip() else "" for n in names], "geometry": lines})
+    merged_kind, merged_name, merged = [], [], []
+    for (k, name), group in frame.groupby(["kind", "name"], sort=True):  # one street = a few long lines, not hundreds of links
+        whole = shapely.line_merge(shapely.union_all(group["geometry"].to_numpy()))
+        parts = list(whole.geoms) if hasattr(whole, "geoms") else [whole]
+        merged += parts
+        merged_kind += [k] * len(parts)
+        merged_name += [name or None] * len(parts)
+    return gpd.GeoDataFrame({"kind": merged_kind, "name": merged_name}, geometry=merged, crs=network.crs).to_crs(WGS84)
 
 
 def landcover_layers(pbf: str | Path, bounds: tuple[float, float, float, float]) -> dict[str, gpd.GeoDataFrame]:
@@ -275,10 +281,24 @@ def write_pmtiles(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, max_
     return {name: len(frame) for name, frame in layers.items()}
 
 
-def region_basemap(region: Region, folder: str | Path | None = None, *, max_zoom: int = MAX_ZOOM) -> BasemapArchive:
+def auto_max_zoom(region: Region) -> int:
+    """The highest zoom with its own tiles for a region of this size: 16 (buildings, every path)
+    up to 50 km², 15 up to 300 km², 14 up to 1,000 km², 13 beyond (a 2,500 km² city: the streets at
+    about 1 m precision, over-zoomed in the browser; buildings and paths left out), so that the
+    archive stays a few megabytes."""
+    area_km2 = float(gpd.GeoSeries([region.boundary], crs=WGS84).to_crs(region.crs).area.iloc[0]) / 1e6
+    for limit, zoom in ((50.0, 16), (300.0, 15), (1000.0, 14)):
+        if area_km2 <= limit:
+            return zoom
+    return 13
+
+
+def region_basemap(region: Region, folder: str | Path | None = None, *, max_zoom: int | None = None) -> BasemapArchive:
     """The region's offline basemap (see module docstring), made once and kept in ``folder``
     (default: ``basemaps/`` in the region cache, see :func:`geodata.build.default_cache_dir`) under
-    the digest of its inputs: a changed region gets a new archive, an unchanged one is reused."""
+    the digest of its inputs: a changed region gets a new archive, an unchanged one is reused.
+    ``max_zoom``: the highest zoom with its own tiles (default :func:`auto_max_zoom`)."""
+    max_zoom = auto_max_zoom(region) if max_zoom is None else int(max_zoom)
     layers = basemap_layers(region)
     digest = layers_digest(layers, max_zoom)
     if folder is None:

@@ -307,7 +307,7 @@ def _demand_cells(spec: MapSpec, plan: Plan, weights: np.ndarray, within: np.nda
 
 def _tile_layers(m: folium.Map, spec: MapSpec, layers: dict[str, gpd.GeoDataFrame], lang: Lang) -> None:
     """Cut the city-scale layers into the map's own vector tiles and describe how to draw them."""
-    tiles = data_tiles(layers, min_zoom=DETAIL_ZOOM - 1, max_zoom=DETAIL_ZOOM + 1)
+    tiles = data_tiles(layers, min_zoom=DETAIL_ZOOM, max_zoom=DETAIL_ZOOM)  # one zoom, over-zoomed above it
     m._planner_tiles = [*getattr(m, "_planner_tiles", []), tiles]  # noqa: SLF001 - the page links its script (maps.base)
     drawn = []
     if "demand" in layers:

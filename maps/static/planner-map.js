@@ -517,7 +517,12 @@
     var baseControl = {};
     bases.forEach(function (b, k) {
       baseControl[escapeHtml(b.name)] = b.layer;
-      if (k === 0) { b.layer.addTo(map); }
+      if (k === 0) {
+        b.layer.once('load', function () {  // first screen of the basemap: milliseconds since the page began (benchmarks read it)
+          map.getContainer().setAttribute('data-basemap-ms', String(Math.round(global.performance.now())));
+        });
+        b.layer.addTo(map);
+      }
     });
     if (dataCrs === 'wgs84' && base && base.gcj) {
       map.on('baselayerchange', function (e) {
@@ -549,6 +554,7 @@
     if (spec.fullscreen) { fullscreen(map, spec.fullscreen); }
     search(map, spec, project);
     opened.forEach(function (open) { open(); });
+    map.getContainer().setAttribute('data-drawn-ms', String(Math.round(global.performance.now())));
   }
 
   /* ------------------------------------------------------------------ print sheets */
