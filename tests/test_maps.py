@@ -71,9 +71,16 @@ def dominant_share(image: np.ndarray) -> float:
 
 
 def keep_screenshot(png: Path, name: str) -> None:
+    """With ``PLANNER_SCREENSHOTS=1``: the screenshot, scaled to at most 900 px wide, as
+    ``docs/screenshots/<name>.jpg`` (docs/MAPS.md shows them)."""
     if os.environ.get("PLANNER_SCREENSHOTS") == "1":
+        from PIL import Image
+
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, SCREENSHOTS / name)
+        image = Image.open(png).convert("RGB")
+        if image.width > 900:
+            image = image.resize((900, round(image.height * 900 / image.width)), Image.LANCZOS)
+        image.save(SCREENSHOTS / f"{name}.jpg", quality=82, optimize=True)
 
 
 # ---------------------------------------------------------------------------- the basemap
@@ -118,7 +125,7 @@ def test_every_map_draws_over_the_basemap(sample_region, plans, folder, basemap,
         page = path.read_text(encoding="utf-8")
         assert not re.search(r'<(script|link)[^>]+(src|href)="https?://', page), "the page links files from the internet"
         out = render(path, folder / f"{name}-{size[0]}.png", width=size[0], height=size[1], budget_ms=6000)
-        keep_screenshot(folder / f"{name}-{size[0]}.png", f"{name}-{'desktop' if size == DESKTOP else 'phone'}.png")
+        keep_screenshot(folder / f"{name}-{size[0]}.png", f"{name}-{'desktop' if size == DESKTOP else 'phone'}")
         assert out.errors() == [], (name, out.errors())
         assert dominant_share(out.image) < 0.6, f"{name}: one colour covers {dominant_share(out.image):.0%} of the map"
         # the streets are drawn under the data: on the map itself, or (where the data covers the
@@ -127,6 +134,9 @@ def test_every_map_draws_over_the_basemap(sample_region, plans, folder, basemap,
         if name in ("coverage", "compliance"):
             streets = render(path.resolve().as_uri() + "#base-only", folder / f"{name}-base.png", width=size[0], height=size[1], budget_ms=6000).pixels_near(road, 4)
         assert streets > 0.01 * size[0] * size[1], f"{name}: no streets under the data ({streets} px)"
+        if name == "compliance":  # towns are labelled on the map
+            labels = set(re.findall(r'planner-label-town[^>]*><span>([^<]+)</span>', out.dom))
+            assert labels == set(plans["care"].units.loc[plans["care"].units["level"] == "town", "name"]), labels
         if size == PHONE:
             assert "planner-legend planner-collapsed" in out.dom  # the legend starts folded on a phone
         else:
@@ -262,7 +272,8 @@ def test_patrol_sheets_print_one_page_per_team(plans, folder, basemap, size) -> 
         assert {round(min(w, h)), round(max(w, h))} == {595, 842}  # A4 in points
     # every stop and the depot inside its page's map box, whatever the window
     out = render(path, folder / f"sheets-{size[0]}.png", width=size[0], height=size[1], budget_ms=6000)
-    keep_screenshot(folder / f"sheets-{size[0]}.png", "patrol-sheet.png") if size == DESKTOP else None
+    if size == DESKTOP:
+        keep_screenshot(folder / f"sheets-{size[0]}.png", "patrol-sheet")
     sheets = re.findall(r'<section class="planner-sheet ([^"]+)" data-team="([^"]*)" data-markers="(\d+)" data-inside="(\d+)"', out.dom)
     assert len(sheets) == len(patrol.routes)
     for (orientation, team, markers, inside), route in zip(sheets, patrol.routes):
@@ -406,6 +417,7 @@ def test_a_city_scale_map_draws_its_points_from_tiles(plans, folder, basemap) ->
     script = folder / "city" / "assets" / "basemaps" / f"{data['tiled']['id']}.js"
     assert script.is_file()
     out = render(path, folder / "city.png", width=1400, height=1000, budget_ms=6000)
+    keep_screenshot(folder / "city.png", "coverage-tiled")
     assert out.errors() == []
     red = out.pixels_near("#c92a2a", 20)
     bare = render(path.resolve().as_uri() + "#base-only", folder / "city-base.png", width=1400, height=1000, budget_ms=6000).pixels_near("#c92a2a", 20)

@@ -479,8 +479,11 @@
     (layer.features || []).forEach(function (f) {
       var drawn = feature(f, project);
       bindTexts(drawn, f, opened);
-      if (f.label != null) {
-        drawn.bindTooltip(el('span', null, f.label), {permanent: true, direction: 'center', className: 'planner-unit-label planner-label-' + (f.label_level || 'unit')});
+      if (f.label != null) {  // on the shape itself (a GeoJSON group's child): Leaflet places it at the polygon's centre
+        var options = {permanent: true, direction: 'center', interactive: false, pane: 'plannerLabels',  // under the markers
+                       className: 'planner-unit-label planner-label-' + (f.label_level || 'unit')};
+        var target = drawn.getLayers ? drawn.getLayers()[0] : drawn;
+        if (target) { target.bindTooltip(el('span', null, f.label), options); }
       }
       if (f.k === 'm' && layer.declutter) {
         drawn.plannerAt = drawn.getLatLng();
@@ -497,6 +500,7 @@
     var groups = [];
     var markers = [];
     var base = spec.base || null;
+    if (!map.getPane('plannerLabels')) { map.createPane('plannerLabels').style.zIndex = 580; }
     var dataCrs = (base && base.data_crs) || 'wgs84';
     var toGcj = shifter(base && base.gcj);
     var project = function (p) { return project.current(p); };
