@@ -320,6 +320,27 @@ def test_docs_and_maps_render_offline_from_the_service(live_server, tmp_path) ->
     assert docs.pixels_near("#49cc90", 10) > 500  # the green POST buttons are on screen
 
 
+def test_patrol_print_sheets_and_gpx_times_from_the_service(app_and_keys) -> None:
+    import gpxpy
+
+    from maps.spec import read_map_data
+
+    app, client, keys, station, *_ = app_and_keys
+    patrol = h(keys["patrol"])
+    made = client.post("/regions/sample/patrols", json={"station": station, "teams": [{"count": 2}], "spots": 8}, headers=patrol)
+    assert made.status_code == 201, made.text
+    pid = made.json()["id"]
+    page = client.get(f"/patrols/{pid}/map?print_mode=true&lang=zh", headers=patrol)
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+    sheets = read_map_data(page.text)["sheets"]
+    teams = client.get(f"/patrols/{pid}", headers=patrol).json()["teams"]
+    assert [s["team"] for s in sheets] == [t["team"] for t in teams]
+    for sheet, team in zip(sheets, teams):
+        assert [row[2] for row in sheet["table"]["rows"]] == [s["arrival"] for s in team["stops"]]  # the timetable is the stored round
+    gpx = gpxpy.parse(client.get(f"/patrols/{pid}/gpx", headers=patrol).text)
+    assert gpx.waypoints and all(w.time is not None for w in gpx.waypoints)
+
+
 # ---------------------------------------------------------------------------- fuzzing
 FUZZ_REQUESTS = int(os.environ.get("PLANNER_FUZZ_REQUESTS", "1000"))
 """Requests the fuzz test sends (CI: 1,000; a longer run: set PLANNER_FUZZ_REQUESTS)."""

@@ -121,6 +121,29 @@ def test_outputs_name_towns_and_say_times_are_straight_line(city) -> None:
     assert "STRAIGHT-LINE" in city["stdout"] and "proven optimal" in city["stdout"]
 
 
+def test_a_city_without_roads_gets_a_basemap_of_its_towns(city, tmp_path) -> None:
+    """The bureau's city has no road network: its maps still draw over a basemap of its boundaries
+    and Chinese town names, made from its own files, with the towns labelled in the page."""
+    import re
+
+    from maps.base import BASEMAP_STYLE
+    from maps.spec import read_map_data
+    from tests.browser import render
+
+    page = (city["plan"] / "compliance-zh.html").read_text(encoding="utf-8")
+    script = re.search(r'src="assets/basemaps/(basemap-[0-9a-f]{16})\.js"', page)
+    assert script and (city["plan"] / "assets" / "basemaps" / f"{script.group(1)}.js").is_file()
+    data = read_map_data(page)
+    assert data["base"]["offline"]["outline"]["type"] in ("Polygon", "MultiPolygon")
+    out = render(city["plan"] / "compliance-zh.html", tmp_path / "c.png", width=1400, height=1000, budget_ms=8000)
+    assert out.errors() == []
+    labels = set(re.findall(r'planner-label-town[^>]*><span>([^<]+)</span>', out.dom))
+    assert labels == {f"合成镇{k:02d}" for k in range(1, 34)}  # Chinese names drawn, untouched
+    bare = render((city["plan"] / "compliance-zh.html").resolve().as_uri() + "#base-only", tmp_path / "b.png", width=1400, height=1000, budget_ms=8000)
+    assert bare.pixels_near(BASEMAP_STYLE["boundary"], 30) > 2000  # the town boundaries of the basemap
+    assert bare.pixels_near(BASEMAP_STYLE["road"], 4) < 100  # and no invented streets
+
+
 def test_coords_out_adds_amap_coordinates_with_six_decimals(city, tmp_path) -> None:
     result = runner.invoke(app, ["plan", str(city["region"]), "--facility", "居家社区养老服务中心", "--model", "mclp", "--n-new", "3",
                                  "--standard-min", "10", "--coords-out", "gcj02", "--lang", "en", "--out", str(tmp_path / "p")])
