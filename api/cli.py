@@ -194,7 +194,8 @@ def serve(
     settings = Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url, data_dir=data_dir,
                         admin_key=admin, workers=workers, rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
                         inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")),
-                        basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None)
+                        basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None,
+                        prepare_basemaps=True)
     try:
         application = create_app(settings)
     except StartupError as exc:

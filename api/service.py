@@ -37,7 +37,7 @@ from api import store as db
 from api.jobs import JobRunner
 from api.routes import audit, keys, patrols, plans, regions, scenarios, service, suggestions, uploads
 from api.state import (
-    ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, init_versions, public_message,
+    ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, basemap_for, init_versions, public_message,
 )
 from geodata.errors import DataError
 from maps.base import TIANDITU_TOKEN, copy_assets
@@ -278,6 +278,9 @@ def create_app(settings: Settings) -> FastAPIOffline:
     for module in (service, keys, regions, uploads, scenarios, plans, suggestions, patrols, audit):
         app.include_router(module.router)
     app.add_middleware(Guard, state=state, access_log=settings.data_dir / "access.log" if settings.access_log else None)
+    if settings.prepare_basemaps:  # made (or found in the cache) while the service starts answering, not at the first map
+        threading.Thread(target=lambda: [basemap_for(state, region_id) for region_id in settings.regions], daemon=True,
+                         name="basemaps").start()
     return app
 
 

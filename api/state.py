@@ -96,6 +96,9 @@ class Settings:
     """Where the regions' offline basemaps (PMTiles) are kept; None: ``data_dir/basemaps``."""
     tianditu_token: str | None = None
     """A Tianditu (天地图) key: the maps then offer Tianditu beside OSM and Amap (online)."""
+    prepare_basemaps: bool = False
+    """Make the regions' offline basemaps in the background at start-up (``planner serve`` does);
+    otherwise each is made at its region's first map."""
 
 
 @dataclass

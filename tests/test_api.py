@@ -430,3 +430,12 @@ def test_planner_serve_starts_with_no_setup(tmp_path, cache_dir) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert "admin key" in out
+
+
+def test_a_bad_tianditu_key_stops_start_up_clearly(sample_region, tmp_path) -> None:
+    from api.service import StartupError
+
+    settings = Settings(regions={"sample": sample_region}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=ADMIN,
+                        tianditu_token="<script>")
+    with pytest.raises(StartupError, match="PLANNER_TIANDITU_TOKEN is not a Tianditu key"):
+        create_app(settings)
