@@ -194,8 +194,17 @@ def _add_sites(layer: Layer, sites: gpd.GeoDataFrame, base: Basemap, lang: Lang,
             (_people_label("covered", group, lang), people(row.get("assigned_persons", np.nan), suppress_below)),
             (t("capacity", lang), fmt(capacity) if capacity is not None and pd.notna(capacity) else "–"),
         ]
-        layer.marker(geom.x, geom.y, colour=NEW_COLOUR if status == "new" else EXISTING_COLOUR, glyph=GLYPHS.get(row["type"], "circle"),
-                     tooltip=row["name"], popup=Popup(str(row["name"]), rows), name=row["name"])
+        colour = NEW_COLOUR if status == "new" else EXISTING_COLOUR
+        if len(sites) > ICON_LIMIT:  # a city's hundreds of sites: dots, not icons that bury each other
+            layer.circle(geom.x, geom.y, 5, {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": colour, "fillOpacity": 0.95},
+                         tooltip=row["name"], popup=Popup(str(row["name"]), rows), name=row["name"])
+        else:
+            layer.marker(geom.x, geom.y, colour=colour, glyph=GLYPHS.get(row["type"], "circle"), tooltip=row["name"], popup=Popup(str(row["name"]), rows),
+                         name=row["name"])
+
+
+ICON_LIMIT = 200
+"""Sites a map draws as icons; beyond, as coloured dots."""
 
 
 def coverage_map(plan: Plan, *, service_areas: gpd.GeoDataFrame | None = None, lang: Lang = "zh",
