@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import APIKeyHeader
 
 from api.state import ApiError, Caller, State
@@ -51,3 +51,19 @@ def check_plan_access(who: Caller, row: dict | None, what: str = "plan") -> dict
     if who.role == "street_office" and row.get("kind") == "suggestion" and row.get("town") == who.town:
         return row
     raise ApiError(403, f"this {what} belongs to another user group or town")
+
+
+class Paging:
+    """``limit`` (1–200, default 50) and ``offset`` query parameters of a list endpoint."""
+
+    def __init__(self, limit: Annotated[int, Query(ge=1, le=200, description="items per page")] = 50,
+                 offset: Annotated[int, Query(ge=0, le=10_000_000, description="items skipped (newest first)")] = 0) -> None:
+        self.limit, self.offset = limit, offset
+
+    def page(self, items: list[dict], total: int) -> dict:
+        """A page of a list: the items, the total, and where the next page starts (None at the end)."""
+        following = self.offset + len(items)
+        return {"items": items, "total": total, "limit": self.limit, "offset": self.offset, "next_offset": following if following < total else None}
+
+
+PageDep = Annotated[Paging, Depends(Paging)]

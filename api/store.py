@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, event, inspect, insert, select, text, update,
+    create_engine, event, func, inspect, insert, select, text, update,
 )
 from sqlalchemy.engine import Engine
 
@@ -261,11 +261,17 @@ class Store:
             row = con.execute(select(table).where(table.c.id == row_id)).mappings().first()
             return dict(row) if row else None
 
-    def rows(self, table: Table, *where: Any, limit: int = 200, offset: int = 0) -> list[dict]:
-        """Rows matching the conditions, newest first (``offset`` rows skipped)."""
+    def rows(self, table: Table, *where: Any, limit: int = 200, offset: int = 0, columns: list[str] | None = None) -> list[dict]:
+        """Rows matching the conditions, newest first (``offset`` rows skipped); only ``columns`` if given."""
+        chosen = [table.c[name] for name in columns] if columns else [table]
         with self.engine.connect() as con:
-            query = select(table).where(*where).order_by(table.c.id.desc()).limit(limit).offset(offset)
+            query = select(*chosen).where(*where).order_by(table.c.id.desc()).limit(limit).offset(offset)
             return [dict(r) for r in con.execute(query).mappings().all()]
+
+    def count(self, table: Table, *where: Any) -> int:
+        """How many rows match the conditions."""
+        with self.engine.connect() as con:
+            return int(con.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
     def set(self, table: Table, row_id: int, **values: Any) -> None:
         """Update one row."""

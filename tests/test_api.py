@@ -116,6 +116,10 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("post", "/keys", {"name": "x", "role": "planner"}, {"admin": 201}),
         ("delete", "/keys/{key_id}", None, {"admin": 200}),
         ("post", "/regions/{region_id}/scenarios", {"n_new": 1}, {"admin": 201, "planner": 201}),
+        ("get", "/scenarios", None, {"admin": 200, "planner": 200}),
+        ("get", "/jobs", None, {"admin": 200, "planner": 200}),
+        ("get", "/plans", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("get", "/patrols", None, {"admin": 200, "planner": 200, "patrol": 200}),
         ("get", "/scenarios/{scenario_id}", None, {"admin": 200, "planner": 200}),
         ("post", "/scenarios/{scenario_id}/run", None, {"admin": 202, "planner": 202}),
         ("get", "/jobs/{job_id}", None, {"admin": 200, "planner": 200}),
@@ -158,6 +162,33 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
     # a street office reads its own town's demand only
     demand = client.get("/regions/sample/layers/demand", headers=h(keys["street_office"])).json()
     assert demand["features"] and {f["properties"]["town"] for f in demand["features"]} == {"town-3"}
+
+
+def test_lists_are_paged_and_scoped_by_role(app_and_keys, sample_region) -> None:
+    app, client, keys, station, other, _ = app_and_keys
+    p, office, patrol = h(keys["planner"]), h(keys["street_office"]), h(keys["patrol"])
+    for town in ("town-3", "town-2"):  # one suggestion for the office's town, one for another (asked by the planner)
+        assert client.post("/regions/sample/suggestions", json={"town": town, "k": 1}, headers=p if town == "town-2" else office).status_code == 200
+    for s in (station, other):
+        assert client.post("/regions/sample/patrols", json={"station": s, "teams": [{}], "spots": 4}, headers=p).status_code == 201
+    everything = client.get("/plans?limit=200", headers=p).json()
+    assert everything["total"] == len(everything["items"]) >= 2 and everything["next_offset"] is None
+    mine = client.get("/plans?limit=200", headers=office).json()["items"]
+    assert mine and {(i["kind"], i["town"]) for i in mine} == {("suggestion", "town-3")}  # never another town's
+    assert {i["town"] for i in everything["items"] if i["kind"] == "suggestion"} >= {"town-2", "town-3"}
+    # pages: newest first, no item twice, next_offset leads to the end
+    seen, offset = [], 0
+    while offset is not None:
+        page = client.get(f"/plans?limit=1&offset={offset}", headers=p).json()
+        seen += [i["id"] for i in page["items"]]
+        offset = page["next_offset"]
+    assert seen == sorted(seen, reverse=True) == [i["id"] for i in everything["items"]]
+    patrols = client.get("/patrols", headers=patrol).json()["items"]
+    assert patrols and {i["station"] for i in patrols} == {station}  # its own station only
+    assert {i["station"] for i in client.get("/patrols?limit=200", headers=p).json()["items"]} >= {station, other}
+    assert client.get("/plans", headers=patrol).status_code == 403 and client.get("/patrols", headers=office).status_code == 403
+    assert client.get("/plans?limit=0", headers=p).status_code == 422 and client.get("/plans?kind=x", headers=p).status_code == 422
+    assert client.get("/scenarios", headers=p).json()["total"] >= 0 and client.get("/jobs?status=done", headers=p).status_code == 200
 
 
 def test_uploads_gcj02_and_bad_files(app_and_keys, sample_region) -> None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api import store as db
-from api.deps import StateDep, Who, require
+from api.deps import PageDep, StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
 from api.state import (
@@ -88,6 +88,22 @@ def _row(state: State, patrol_id: int, who: Caller) -> dict:
     if who.role in ("admin", "planner") or (who.role == "patrol" and row["station"] == who.station):
         return row
     raise ApiError(403, "this patrol plan belongs to another station")
+
+
+@router.get("/patrols")
+def list_patrols(who: Who, state: StateDep, paging: PageDep, region: Annotated[str | None, Query(max_length=100)] = None) -> dict:
+    """Patrol plans, newest first (paged): a planner sees all, a patrol key its own station's."""
+    require(who, "planner", "patrol")
+    where = [db.patrols.c.region == region] if region else []
+    if who.role == "patrol":
+        where.append(db.patrols.c.station == who.station)
+    rows = state.store.rows(db.patrols, *where, limit=paging.limit, offset=paging.offset,
+                            columns=["id", "region", "region_version", "station", "spec", "created_by", "created_at"])
+    items = [{"id": r["id"], "region": r["region"], "region_version": r["region_version"], "station": r["station"],
+              "campaign": (r["spec"] or {}).get("campaign"), "teams": len((r["spec"] or {}).get("teams", [])), "created_by": r["created_by"],
+              "created_at": str(r["created_at"]), "links": {"patrol": f"/patrols/{r['id']}", "map": f"/patrols/{r['id']}/map", "gpx": f"/patrols/{r['id']}/gpx"}}
+             for r in rows]
+    return paging.page(items, state.store.count(db.patrols, *where))
 
 
 @router.get("/patrols/{patrol_id}")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api import store as db
-from api.deps import StateDep, Who, check_plan_access
+from api.deps import PageDep, StateDep, Who, check_plan_access, require
 from api.privacy import geojson_for, plan_payload_for
 from api.state import ASSET_URL, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
@@ -28,6 +28,29 @@ def _row(state: State, plan_id: int, who: Caller) -> dict:
 def _payload(state: State, row: dict, who: Caller) -> dict:
     payload = plan_payload_for(who.role, row["payload"], state.settings.privacy_min_count)
     return {**payload, "summary": public_data(payload.get("summary", {}))}  # no server paths in the notes; names untouched
+
+
+PLAN_LIST_COLUMNS = ["id", "kind", "region", "region_version", "town", "scenario_id", "spec", "created_by", "created_at"]
+
+
+@router.get("/plans")
+def list_plans(who: Who, state: StateDep, paging: PageDep, region: Annotated[str | None, Query(max_length=100)] = None,
+               kind: Annotated[str | None, Query(pattern="^(scenario|suggestion)$")] = None) -> dict:
+    """Stored plans, newest first (paged): a planner sees all, a street office its own town's suggestions."""
+    require(who, "planner", "street_office")
+    where = []
+    if region:
+        where.append(db.plans.c.region == region)
+    if kind:
+        where.append(db.plans.c.kind == kind)
+    if who.role == "street_office":
+        where += [db.plans.c.kind == "suggestion", db.plans.c.town == who.town]
+    rows = state.store.rows(db.plans, *where, limit=paging.limit, offset=paging.offset, columns=PLAN_LIST_COLUMNS)
+    items = [{"id": r["id"], "kind": r["kind"], "region": r["region"], "region_version": r["region_version"], "town": r["town"],
+              "scenario_id": r["scenario_id"], "name": (r["spec"] or {}).get("name"), "facility_type": (r["spec"] or {}).get("facility_type"),
+              "created_by": r["created_by"], "created_at": str(r["created_at"]), "links": {"plan": f"/plans/{r['id']}", "map": f"/plans/{r['id']}/map"}}
+             for r in rows]
+    return paging.page(items, state.store.count(db.plans, *where))
 
 
 @router.get("/plans/{plan_id}")

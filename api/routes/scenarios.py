@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api import store as db
-from api.deps import StateDep, Who, require
+from api.deps import PageDep, StateDep, Who, require
 from api.jobs import Outcome
 from api.schemas import ScenarioIn
 from api.snapshots import load_plan
@@ -32,6 +34,28 @@ def create_scenario(region_id: str, body: ScenarioIn, who: Who, state: StateDep)
         raise ApiError(422, str(exc)) from exc
     scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version, spec=spec, created_by=who.id)
     return {"id": scenario_id, "region": region_id, "region_version": version, "scenario": spec}
+
+
+@router.get("/scenarios")
+def list_scenarios(who: Who, state: StateDep, paging: PageDep, region: Annotated[str | None, Query(max_length=100)] = None) -> dict:
+    """Planner: stored scenarios, newest first (paged)."""
+    require(who, "planner")
+    where = [db.scenarios.c.region == region] if region else []
+    rows = state.store.rows(db.scenarios, *where, limit=paging.limit, offset=paging.offset)
+    items = [{"id": r["id"], "region": r["region"], "region_version": r["region_version"], "name": (r["spec"] or {}).get("name"),
+              "facility_type": (r["spec"] or {}).get("facility_type"), "model": (r["spec"] or {}).get("model"),
+              "created_by": r["created_by"], "created_at": str(r["created_at"])} for r in rows]
+    return paging.page(items, state.store.count(db.scenarios, *where))
+
+
+@router.get("/jobs")
+def list_jobs(who: Who, state: StateDep, paging: PageDep,
+              status: Annotated[str | None, Query(pattern="^(queued|running|done|failed|cancelled)$")] = None) -> dict:
+    """Planner: jobs, newest first (paged), optionally of one status."""
+    require(who, "planner")
+    where = [db.jobs.c.status == status] if status else []
+    rows = state.store.rows(db.jobs, *where, limit=paging.limit, offset=paging.offset)
+    return paging.page([_job_out(r) for r in rows], state.store.count(db.jobs, *where))
 
 
 @router.get("/scenarios/{scenario_id}")
