@@ -23,7 +23,7 @@ from planner.travel.region import region_costs
 from planner.routing.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
 from planner.travel.service_area import plan_service_areas
-from planner.routing.visits import HomeVisitPlan, plan_home_visits_on_region, visitor_bases
+from planner.routing.visits import HomeVisitPlan, elders_living_alone, plan_home_visits_on_region, visitor_bases
 from geodata.basemap import region_basemap
 from maps.base import Basemap, save_map
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
@@ -170,10 +170,7 @@ def visits_step(region: Region, out: Path, result: DemoResult, *, year: int = 20
     """Home-visit rounds for elders living alone: buildings with at least one estimated elder
     living alone, visited twice a month by social workers based at the region's *existing* care
     facilities (never at candidate sites)."""
-    demand = region.demand
-    homes = demand[demand["pop_alone"] >= 0.5]
-    elders = pd.DataFrame({"name": homes["demand_id"].astype(str), "visits_per_month": 2})
-    elders = homes[["geometry"]].assign(**elders)
+    elders = elders_living_alone(region, visits_per_month=2)
     bases = visitor_bases(region)
     if bases.empty:
         raise ValueError(f"region '{region.name}' has no existing care facility to base home visitors at")

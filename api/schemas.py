@@ -88,3 +88,16 @@ class PatrolIn(Strict):
     campaign: Literal["heat", "cold"] | None = None
     time_limit: float = Field(5.0, gt=0, le=30, description="seconds of routing search")
     seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class VisitsIn(Strict):
+    """Home-visit rounds for elders living alone in one month."""
+
+    year: int = Field(ge=2000, le=2100)
+    month: int = Field(ge=1, le=12)
+    town: str | None = Field(None, max_length=200, description="unit id or name of a town (a street office: its own, the default)")
+    visits_per_month: int = Field(2, ge=1, le=8, description="visits each elder living alone receives (the policy: twice a month)")
+    visitor_capacity: int = Field(25, ge=1, le=500, description="elders one visitor can take on")
+    weekdays: str = Field("1,2,3,4,5", pattern=r"^[1-7](,[1-7]){0,6}$", description="visiting days, 1 = Monday")
+    max_travel_min: float = Field(20.0, gt=0, le=90, description="longest walk from a visitor's base to an elder, minutes")
+    max_visits_per_day: int = Field(4, ge=1, le=20)

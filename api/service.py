@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import store as db
 from api.jobs import JobRunner
-from api.routes import audit, keys, patrols, plans, regions, scenarios, service, suggestions, uploads
+from api.routes import audit, keys, patrols, plans, regions, scenarios, service, suggestions, uploads, visits
 from api.state import (
     ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, basemap_for, init_versions, public_message,
 )
@@ -275,7 +275,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     app.router.on_shutdown.append(state.runner.shutdown)  # running solves end with the service
     app.mount(ASSET_URL, StaticFiles(directory=copy_assets(settings.data_dir)), name="map-assets")
     _install_error_handlers(app)
-    for module in (service, keys, regions, uploads, scenarios, plans, suggestions, patrols, audit):
+    for module in (service, keys, regions, uploads, scenarios, plans, suggestions, patrols, visits, audit):
         app.include_router(module.router)
     app.add_middleware(Guard, state=state, access_log=settings.data_dir / "access.log" if settings.access_log else None)
     if settings.prepare_basemaps:  # made (or found in the cache) while the service starts answering, not at the first map

@@ -135,6 +135,19 @@ patrols = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+visits = Table(
+    "visits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("region", String(100), nullable=False),
+    Column("region_version", Integer),
+    Column("town", String(200)),
+    Column("spec", JSON, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("calendar", JSON, nullable=False),
+    Column("created_by", Integer, ForeignKey("api_keys.id")),
+    Column("created_at", DateTime, nullable=False),
+)
+
 
 def now() -> dt.datetime:
     """UTC now, without tzinfo (portable across databases)."""

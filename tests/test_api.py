@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -94,6 +95,9 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
     office, planner = h(keys["street_office"]), p
     to_approve, to_reject, to_read = (client.post("/regions/sample/uploads", files=upload, headers=office).json()["id"] for _ in range(3))
     to_delete = client.post("/regions/sample/uploads", files=upload, headers=planner).json()["id"]
+    visits = client.post("/regions/sample/visits", json={"year": 2026, "month": 12}, headers=office)
+    assert visits.status_code == 201, visits.text
+    visits_id = visits.json()["id"]
     everyone = {"admin": 200, "planner": 200, "street_office": 200, "patrol": 200}
     public = {**everyone, None: 200}
     calls = [
@@ -120,6 +124,10 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/jobs", None, {"admin": 200, "planner": 200}),
         ("get", "/plans", None, {"admin": 200, "planner": 200, "street_office": 200}),
         ("get", "/patrols", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("post", "/regions/{region_id}/visits", {"year": 2026, "month": 11}, {"admin": 201, "planner": 201, "street_office": 201}),
+        ("get", "/visits", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("get", "/visits/{visits_id}", None, {"admin": 200, "planner": 200, "street_office": 200}),
+        ("get", "/visits/{visits_id}/calendar", None, {"admin": 200, "planner": 200, "street_office": 200}),
         ("get", "/scenarios/{scenario_id}", None, {"admin": 200, "planner": 200}),
         ("post", "/scenarios/{scenario_id}/run", None, {"admin": 202, "planner": 202}),
         ("get", "/jobs/{job_id}", None, {"admin": 200, "planner": 200}),
@@ -141,7 +149,7 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
     ]
     ids = {"region_id": "sample", "layer": "units", "key_id": spare, "scenario_id": scenario, "job_id": job, "plan_id": plan,
            "suggestion_plan": sug, "patrol_id": patrol, "other_patrol": planner_patrol,
-           "read_upload": to_read, "approve_upload": to_approve, "reject_upload": to_reject, "upload_id": to_delete}
+           "read_upload": to_read, "approve_upload": to_approve, "reject_upload": to_reject, "upload_id": to_delete, "visits_id": visits_id}
     for method, template, body, allowed in calls:
         path = template.format(**ids)
         for role in ("patrol", "street_office", "planner", "admin", None):  # admin late: DELETE succeeds once
@@ -189,6 +197,35 @@ def test_lists_are_paged_and_scoped_by_role(app_and_keys, sample_region) -> None
     assert client.get("/plans", headers=patrol).status_code == 403 and client.get("/patrols", headers=office).status_code == 403
     assert client.get("/plans?limit=0", headers=p).status_code == 422 and client.get("/plans?kind=x", headers=p).status_code == 422
     assert client.get("/scenarios", headers=p).json()["total"] >= 0 and client.get("/jobs?status=done", headers=p).status_code == 200
+
+
+def test_home_visit_rounds_by_role(app_and_keys, sample_region) -> None:
+    from planner.routing.visits import elders_living_alone
+
+    app, client, keys, *_ = app_and_keys
+    p, office, patrol = h(keys["planner"]), h(keys["street_office"]), h(keys["patrol"])
+    whole = client.post("/regions/sample/visits", json={"year": 2026, "month": 12, "visits_per_month": 2}, headers=p)
+    assert whole.status_code == 201, whole.text
+    s = whole.json()["summary"]
+    assert s["elders"] == len(elders_living_alone(sample_region)) and s["month"] == "2026-12"
+    calendar = client.get(f"/visits/{whole.json()['id']}/calendar", headers=p).json()
+    per_elder = pd.Series([row["elder"] for row in calendar]).value_counts()
+    assert len(calendar) > 0 and per_elder.max() <= 2  # never more visits than asked
+    assert s["elders_with_all_visits"] == int((per_elder == 2).sum())
+    for short in whole.json()["unserved"]:
+        assert short["reason"]  # every elder short of visits is told why
+    # a street office: its own town by default, never another's
+    mine = client.post("/regions/sample/visits", json={"year": 2026, "month": 12}, headers=office)
+    assert mine.status_code == 201 and mine.json()["summary"]["town"] == "town-3"
+    assert mine.json()["summary"]["elders"] == len(elders_living_alone(sample_region, town="town-3"))
+    assert "bases_note" in mine.json()["summary"]  # town-3 has no care facility: said, not hidden
+    assert client.post("/regions/sample/visits", json={"year": 2026, "month": 12, "town": "town-2"}, headers=office).status_code == 403
+    assert client.get(f"/visits/{whole.json()['id']}", headers=office).status_code == 403  # the whole region's: not the office's
+    assert {i["town"] for i in client.get("/visits", headers=office).json()["items"]} == {"town-3"}
+    assert client.post("/regions/sample/visits", json={"year": 2026, "month": 12}, headers=patrol).status_code == 403
+    csv_bytes = client.get(f"/visits/{mine.json()['id']}/calendar?format=csv", headers=office).content
+    assert csv_bytes.startswith("\ufeff".encode("utf-8")) and b"elder" in csv_bytes.splitlines()[0]
+    assert client.post("/regions/sample/visits", json={"year": 2026, "month": 13}, headers=p).status_code == 422
 
 
 def test_uploads_gcj02_and_bad_files(app_and_keys, sample_region) -> None:

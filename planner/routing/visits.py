@@ -367,6 +367,17 @@ def visitor_bases(region: "Region") -> "gpd.GeoDataFrame":
     return sites[(sites["status"] == "existing") & sites["type"].isin(BASE_TYPES)][["site_id", "name", "type", "geometry"]].reset_index(drop=True)
 
 
+def elders_living_alone(region: "Region", *, town: str | None = None, visits_per_month: int = 2, min_persons: float = 0.5) -> "gpd.GeoDataFrame":
+    """The homes to visit: demand points (buildings) with at least ``min_persons`` elders living
+    alone (``pop_alone``; an estimate where the region's population is), optionally in one
+    ``town`` (unit id), each to be visited ``visits_per_month`` times."""
+    demand = region.demand
+    homes = demand[demand["pop_alone"] >= min_persons] if "pop_alone" in demand else demand.iloc[:0]
+    if town is not None:
+        homes = homes[homes.get("town") == town] if "town" in homes else homes.iloc[:0]
+    return homes[["geometry"]].assign(name=homes["demand_id"].astype(str).to_numpy(), visits_per_month=int(visits_per_month)).reset_index(drop=True)
+
+
 VISITOR_SPEED_MPS = 1.2
 """Visitors walk at an adult's 1.2 m/s (they travel to the elder, not the other way round)."""
 
