@@ -275,6 +275,57 @@ def plan(
         console.print(f"  {path}")
 
 
+@app.command()
+def visits(
+    region: Annotated[str, typer.Argument(help=REGION_HELP)],
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    town: Annotated[Optional[str], typer.Option(help="One town (unit id or name); default the whole region.")] = None,
+    visits_per_month: Annotated[int, typer.Option("--visits-per-month", help="Visits each elder living alone receives.")] = 2,
+    visitor_capacity: Annotated[int, typer.Option("--visitor-capacity", help="Elders one visitor takes on.")] = 25,
+    weekdays: Annotated[str, typer.Option(help="Visiting days, 1 = Monday.")] = "1,2,3,4,5",
+    max_travel_min: Annotated[float, typer.Option("--max-travel-min", help="Longest walk from a visitor's base to an elder, minutes.")] = 20.0,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Home-visit rounds for elders living alone on REGION for one month: who visits whom on which
+    days, and who is short of visits and why (JSON and CSV, UTF-8) to OUT."""
+    import re
+
+    from geodata.export import write_csv, write_json
+    from planner.routing.visits import plan_region_visits
+
+    try:
+        found = re.fullmatch(r"(\d{4})-(\d{1,2})", month.strip())
+        if not found or not 1 <= int(found.group(2)) <= 12:
+            raise ValueError(f"--month must be YYYY-MM, not {month!r}")
+        with steps() as step:
+            step(f"loading region {region!r}")
+            loaded = open_region(region, cache_dir, progress=step)
+            town_id = None
+            if town:
+                towns = loaded.units[loaded.units["level"] == "town"]
+                match = towns[(towns["unit_id"] == town) | (towns["name"] == town)]
+                if match.empty:
+                    raise ValueError(f"--town: no town {town!r} in region '{loaded.name}'")
+                town_id = str(match["unit_id"].iloc[0])
+            step("planning the month's visits")
+            result = plan_region_visits(loaded, year=int(found.group(1)), month=int(found.group(2)), town=town_id, visits_per_month=visits_per_month,
+                                        visitor_capacity=visitor_capacity, weekdays=weekdays, max_travel_min=max_travel_min)
+            written = [write_json(out / "visits.json", {"summary": result.summary, "visitors": result.visitors.to_dict("records"),
+                                                        "unserved": result.unserved.to_dict("records")}),
+                       write_csv(result.calendar, out / "visits-calendar.csv"), write_csv(result.assignment, out / "visits-assignment.csv"),
+                       write_csv(result.unserved, out / "visits-short.csv")]
+    except (DataError, ValueError) as exc:
+        fail(exc)
+    s = result.summary
+    console.print(f"{s['elders_with_all_visits']} of {s['elders']} elders living alone get all {visits_per_month} visits in {s['month']}")
+    if s.get("bases_note"):
+        console.print(escape(s["bases_note"]["en"]))
+    console.print("[bold]files written:[/]")
+    for path in written:
+        console.print(f"  {path}")
+
+
 def _check_facility_present(region: Region, facility_type: str) -> None:
     """Refuse a plan for a facility type the region has no site of, naming the types it has."""
     from planner.scenario import FAMILIES

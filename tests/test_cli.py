@@ -90,3 +90,20 @@ def test_errors_are_one_clear_line_not_a_traceback(tmp_path: Path, cache_dir: Pa
     assert unknown.exit_code == 2 and "unknown region 'atlantis'" in unknown.output
     both = runner.invoke(app, ["region", "build"])
     assert both.exit_code == 2 and "exactly one network source" in both.output
+
+
+def test_visits_command_plans_a_month_for_one_town(tmp_path: Path, cache_dir: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    result = runner.invoke(app, ["visits", "synthetic:2", "--month", "2026-12", "--town", "town-1", "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "v" / "visits.json").read_text(encoding="utf-8"))
+    calendar = pd.read_csv(tmp_path / "v" / "visits-calendar.csv", encoding="utf-8-sig")
+    per_elder = calendar["elder"].value_counts()
+    assert data["summary"]["town"] == "town-1" and per_elder.max() <= 2
+    assert data["summary"]["elders_with_all_visits"] == int((per_elder == 2).sum())
+    assert f"{data['summary']['elders_with_all_visits']} of {data['summary']['elders']}" in result.output
+    bad = runner.invoke(app, ["visits", "synthetic:2", "--month", "2026-13", "--out", str(tmp_path / "w")])
+    assert bad.exit_code == 2 and "--month must be YYYY-MM" in bad.output

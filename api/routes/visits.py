@@ -20,7 +20,7 @@ from api.schemas import VisitsIn
 from api.state import ApiError, Caller, State, inline_slot, public_data, region_at, solve_inline, town_id, version_of
 from geodata.export import safe_cell
 from geodata.region import Region
-from planner.routing.visits import elders_living_alone, plan_home_visits_on_region, visitor_bases
+from planner.routing.visits import plan_region_visits
 
 router = APIRouter(tags=["home visits"])
 
@@ -30,29 +30,12 @@ VISITS_TIME_LIMIT_S = 60.0
 
 def _plan_visits(region: Region, body: dict, town: str | None) -> tuple[dict, list[dict]]:
     """Runs in a worker process: the month's rounds as plain data (summary, visitors, unserved; calendar rows)."""
-    elders = elders_living_alone(region, town=town, visits_per_month=body["visits_per_month"])
-    bases = visitor_bases(region)
-    note = None
-    if town is not None and "town" in region.sites:
-        inside = bases[bases["site_id"].isin(region.sites.loc[region.sites["town"] == town, "site_id"])].reset_index(drop=True)
-        if inside.empty and not bases.empty:
-            note = {"zh": f"本镇街没有现有养老服务设施，探访人员按全区 {len(bases)} 处现有设施安排",
-                    "en": f"the town has no existing care facility: visitors are based at the region's {len(bases)} existing ones"}
-        else:
-            bases = inside
-    if bases.empty:
-        raise ValueError("no existing care facility in the region to base home visitors at")
-    if elders.empty:
-        raise ValueError(f"no elders living alone {'in this town' if town else 'in this region'}")
-    visitors = bases[["name", "geometry"]].assign(capacity=body["visitor_capacity"], weekdays=body["weekdays"])
-    plan = plan_home_visits_on_region(region, elders, visitors, year=body["year"], month=body["month"], max_travel_min=body["max_travel_min"],
-                                      max_visits_per_day=body["max_visits_per_day"])
-    plan.summary["town"] = town
-    if note:
-        plan.summary["bases_note"] = note
-    payload = {"summary": plan.summary, "visitors": plan.visitors.to_dict("records"), "unserved": plan.unserved.to_dict("records")}
     import json
 
+    plan = plan_region_visits(region, year=body["year"], month=body["month"], town=town, visits_per_month=body["visits_per_month"],
+                              visitor_capacity=body["visitor_capacity"], weekdays=body["weekdays"], max_travel_min=body["max_travel_min"],
+                              max_visits_per_day=body["max_visits_per_day"])
+    payload = {"summary": plan.summary, "visitors": plan.visitors.to_dict("records"), "unserved": plan.unserved.to_dict("records")}
     return json.loads(json.dumps(payload, ensure_ascii=False, default=str)), json.loads(plan.calendar.to_json(orient="records", force_ascii=False))
 
 

@@ -414,3 +414,33 @@ def plan_home_visits_on_region(
     plan.summary["data"] = region.data_label
     plan.summary["costs"] = {"kind": costs.kind, "kind_label": COST_KINDS[costs.kind]}
     return plan
+
+
+def plan_region_visits(region: "Region", *, year: int, month: int, town: str | None = None, visits_per_month: int = 2, visitor_capacity: int = 25,
+                       weekdays: str = "1,2,3,4,5", max_travel_min: float = 20.0, max_visits_per_day: int = 4) -> HomeVisitPlan:
+    """A month of home visits to the region's (or one town's) elders living alone
+    (:func:`elders_living_alone`) by visitors based at existing care facilities
+    (:func:`visitor_bases`: the town's own, else the region's — ``summary["bases_note"]`` says so).
+
+    ``visitor_capacity``: elders one visitor takes on; ``weekdays``: visiting days ("1,2,3,4,5",
+    1 = Monday); ``max_travel_min``: longest walk from a base to an elder, minutes."""
+    elders = elders_living_alone(region, town=town, visits_per_month=visits_per_month)
+    bases = visitor_bases(region)
+    note = None
+    if town is not None and "town" in region.sites:
+        inside = bases[bases["site_id"].isin(region.sites.loc[region.sites["town"] == town, "site_id"])].reset_index(drop=True)
+        if inside.empty and not bases.empty:
+            note = {"zh": f"本镇街没有现有养老服务设施，探访人员按全区 {len(bases)} 处现有设施安排",
+                    "en": f"the town has no existing care facility: visitors are based at the region's {len(bases)} existing ones"}
+        else:
+            bases = inside
+    if bases.empty:
+        raise ValueError("no existing care facility in the region to base home visitors at")
+    if elders.empty:
+        raise ValueError(f"no elders living alone {'in this town' if town else 'in this region'}")
+    visitors = bases[["name", "geometry"]].assign(capacity=int(visitor_capacity), weekdays=weekdays)
+    plan = plan_home_visits_on_region(region, elders, visitors, year=year, month=month, max_travel_min=max_travel_min, max_visits_per_day=max_visits_per_day)
+    plan.summary["town"] = town
+    if note:
+        plan.summary["bases_note"] = note
+    return plan
