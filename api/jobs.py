@@ -45,15 +45,30 @@ class Outcome:
     snapshot: Path | None = None
 
 
-def _child(conn: Any, region: Region, scenario: Scenario, snapshot: Path) -> None:
+@dataclass(frozen=True)
+class HierarchyTask:
+    """A hierarchy scenario for a job: its levels (:class:`planner.scenario.LevelSpec`), group, mode and solver time limit, seconds."""
+
+    levels: tuple
+    group: str
+    mode: str
+    time_limit: float
+
+
+def _child(conn: Any, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path) -> None:
     """Runs in the worker process: solve, write the snapshot, send the outcome."""
     from api.snapshots import save_plan
-    from planner.scenario import run_scenario
+    from planner.scenario import run_hierarchy, run_scenario
 
     def progress(fraction: float, message: str) -> None:
         conn.send(("progress", fraction, message))
 
     try:
+        if isinstance(scenario, HierarchyTask):
+            progress(0.05, f"travel costs and the {len(scenario.levels)}-level model")
+            result = run_hierarchy(region, list(scenario.levels), group=scenario.group, mode=scenario.mode, time_limit=scenario.time_limit)
+            conn.send(("done", result, None))
+            return
         plan = run_scenario(region, scenario, progress=progress)
         progress(0.95, "storing the plan")
         save_plan(plan, snapshot)
@@ -138,7 +153,7 @@ class JobRunner:
         self._cancel: set[int] = set()
         self._running: dict[int, Any] = {}
 
-    def submit(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, done: Callable[[int, Outcome], None],
+    def submit(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
                started: Callable[[int], None] | None = None) -> None:
         """Queue a job; ``started(job_id)`` is called when its process starts and ``done(job_id,
         outcome)`` once when it ends, whatever happens."""
@@ -167,7 +182,7 @@ class JobRunner:
                 proc.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _monitor(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, done: Callable[[int, Outcome], None],
+    def _monitor(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
                  started: Callable[[int], None] | None) -> None:
         try:
             outcome = self._run(job_id, region, scenario, snapshot, started)
@@ -175,7 +190,7 @@ class JobRunner:
             outcome = Outcome("failed", f"internal error: {type(exc).__name__}: {exc}")
         done(job_id, outcome)
 
-    def _run(self, job_id: int, region: Region, scenario: Scenario, snapshot: Path, started: Callable[[int], None] | None) -> Outcome:
+    def _run(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, started: Callable[[int], None] | None) -> Outcome:
         with self._lock:
             if job_id in self._cancel:
                 return Outcome("cancelled", "cancelled by the user before it started")
@@ -200,7 +215,7 @@ class JobRunner:
                         self.on_progress(job_id, float(first), str(second))
                         continue
                     if kind == "done":
-                        return Outcome("done", "done", payload=first, snapshot=Path(second))
+                        return Outcome("done", "done", payload=first, snapshot=Path(second) if second else None)
                     if kind == "failed":
                         return Outcome("failed", str(first))
                 with self._lock:

@@ -101,3 +101,38 @@ class VisitsIn(Strict):
     weekdays: str = Field("1,2,3,4,5", pattern=r"^[1-7](,[1-7]){0,6}$", description="visiting days, 1 = Monday")
     max_travel_min: float = Field(20.0, gt=0, le=90, description="longest walk from a visitor's base to an elder, minutes")
     max_visits_per_day: int = Field(4, ge=1, le=20)
+
+
+class LevelIn(Strict):
+    """One level of a facility hierarchy (see planner.scenario.LevelSpec)."""
+
+    name: str = Field(min_length=1, max_length=60, description="e.g. flagship (市级龙头), town_centre (镇街示范), community_venue (村居场所)")
+    site_types: list[FacilityType] = Field(min_length=1, max_length=7, description="facility types whose candidate sites may host this level")
+    unit_level: Literal["city", "town", "community"]
+    existing_types: list[FacilityType] | None = Field(None, max_length=7, description="types whose existing sites already are this level")
+    minimum: float = Field(1.0, ge=0, le=1000, description="facilities per unit with residents of the group")
+    maximum: float | None = Field(None, ge=0, le=10_000)
+    standard_min: float = Field(15.0, gt=0, le=180, description="walking standard of this level, minutes")
+    weight: float = Field(1.0, gt=0, le=100)
+    n_new: int | None = Field(None, ge=0, le=10_000)
+
+
+WORK_PLAN_LEVELS = [
+    {"name": "flagship", "site_types": ["care_centre"], "unit_level": "city", "existing_types": ["flagship"], "minimum": 1, "maximum": 1,
+     "standard_min": 30, "weight": 0.5},
+    {"name": "town_centre", "site_types": ["care_centre"], "unit_level": "town", "minimum": 1, "standard_min": 15, "weight": 1.0},
+    {"name": "community_venue", "site_types": ["meal_point", "care_centre"], "unit_level": "community", "existing_types": ["meal_point"],
+     "minimum": 1, "standard_min": 8, "weight": 1.0},
+]
+"""The work plan's three levels: 市级有龙头 (one city flagship), 镇街有示范 (a centre per town), 村(社区)有场所 (a venue per community)."""
+
+
+class HierarchyIn(Strict):
+    """A hierarchy scenario: every level planned as one problem (default: the work plan's three levels)."""
+
+    name: str = Field("三级养老服务网络", min_length=1, max_length=200)
+    levels: list[LevelIn] = Field(default_factory=lambda: [LevelIn(**lv) for lv in WORK_PLAN_LEVELS], min_length=1, max_length=5)
+    group: Group = "pop_60"
+    mode: Literal["walk", "drive"] = "walk"
+    time_limit: float = Field(60.0, gt=0, le=3600, description="seconds")
+    region_version: int | None = Field(None, ge=1)

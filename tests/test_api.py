@@ -124,6 +124,7 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/jobs", None, {"admin": 200, "planner": 200}),
         ("get", "/plans", None, {"admin": 200, "planner": 200, "street_office": 200}),
         ("get", "/patrols", None, {"admin": 200, "planner": 200, "patrol": 200}),
+        ("post", "/regions/{region_id}/hierarchies", {"time_limit": 5}, {"admin": 201, "planner": 201}),
         ("post", "/regions/{region_id}/visits", {"year": 2026, "month": 11}, {"admin": 201, "planner": 201, "street_office": 201}),
         ("get", "/visits", None, {"admin": 200, "planner": 200, "street_office": 200}),
         ("get", "/visits/{visits_id}", None, {"admin": 200, "planner": 200, "street_office": 200}),
@@ -197,6 +198,52 @@ def test_lists_are_paged_and_scoped_by_role(app_and_keys, sample_region) -> None
     assert client.get("/plans", headers=patrol).status_code == 403 and client.get("/patrols", headers=office).status_code == 403
     assert client.get("/plans?limit=0", headers=p).status_code == 422 and client.get("/plans?kind=x", headers=p).status_code == 422
     assert client.get("/scenarios", headers=p).json()["total"] >= 0 and client.get("/jobs?status=done", headers=p).status_code == 200
+
+
+def test_hierarchy_scenario_runs_as_a_job(app_and_keys, sample_region) -> None:
+    from planner.scenario import LevelSpec, run_hierarchy
+
+    app, client, keys, *_ = app_and_keys
+    p = h(keys["planner"])
+    default = client.post("/regions/sample/hierarchies", json={"time_limit": 20}, headers=p)
+    assert default.status_code == 201, default.text
+    assert [lv["name"] for lv in default.json()["scenario"]["levels"]] == ["flagship", "town_centre", "community_venue"]  # the work plan's levels
+    failed = wait_for_job(app, client.post(f"/scenarios/{default.json()['id']}/run", headers=p).json()["job"])
+    assert failed["status"] == "failed" and "needs at least 1 site" in failed["message"]  # the sample lacks care-centre sites in a town: said
+    levels = [{"name": "flagship", "site_types": ["care_centre"], "unit_level": "city", "existing_types": ["flagship"], "minimum": 1, "maximum": 1,
+               "standard_min": 30, "weight": 0.5},
+              {"name": "town_centre", "site_types": ["care_centre", "meal_point"], "unit_level": "town", "minimum": 1, "standard_min": 15},
+              {"name": "community_venue", "site_types": ["meal_point"], "unit_level": "community", "minimum": 0, "standard_min": 8, "n_new": 5}]
+    made = client.post("/regions/sample/hierarchies", json={"time_limit": 20, "levels": levels}, headers=p)
+    assert made.status_code == 201, made.text
+    levels = made.json()["scenario"]["levels"]
+    job = client.post(f"/scenarios/{made.json()['id']}/run", headers=p).json()["job"]
+    done = wait_for_job(app, job)
+    assert done["status"] == "done", done
+    plan = client.get(f"/plans/{done['plan_id']}", headers=p).json()
+    assert plan["kind"] == "hierarchy" and [lv["name"] for lv in plan["levels"]] == ["flagship", "town_centre", "community_venue"]
+    flagship = plan["levels"][0]
+    assert len(flagship["sites"]) == 1  # one city flagship, no more
+    # the same as the planner's own run (the job adds nothing and drops nothing)
+    direct = run_hierarchy(sample_region, [LevelSpec(lv["name"], tuple(lv["site_types"]), lv["unit_level"],
+                                                     existing_types=tuple(lv["existing_types"]) if lv["existing_types"] else None, minimum=lv["minimum"],
+                                                     maximum=float("inf") if lv["maximum"] is None else lv["maximum"], standard_min=lv["standard_min"],
+                                                     weight=lv["weight"], n_new=lv["n_new"]) for lv in levels], time_limit=20)
+    assert plan["solver"]["proven_optimal"] and direct["solver"]["proven_optimal"]
+    assert plan["solver"]["objective"] == pytest.approx(direct["solver"]["objective"], rel=1e-6)  # the same optimum (the sites may differ: ties)
+    assert len(plan["levels"][2]["sites"]) <= 5  # the venue level's n_new held
+    compliance = client.get(f"/plans/{done['plan_id']}/compliance", headers=p).json()
+    assert compliance["compliant"] == all(lv["compliant"] for lv in plan["levels"]) and len(compliance["targets"]) == 3
+    geo = client.get(f"/plans/{done['plan_id']}/geojson", headers=p).json()
+    assert len(geo["features"]) == sum(len(lv["sites"]) for lv in plan["levels"])
+    for path in ("map", "excel"):  # no one-level map or workbook for a hierarchy: said, not a 500
+        r = client.get(f"/plans/{done['plan_id']}/{path}", headers=p)
+        assert r.status_code == 409 and "hierarchy" in r.json()["detail"]
+    assert client.get("/plans?kind=hierarchy", headers=p).json()["total"] >= 1
+    bad = client.post("/regions/sample/hierarchies", json={"levels": [{"name": "x", "site_types": ["care_centre"], "unit_level": "town"},
+                                                                       {"name": "x", "site_types": ["care_centre"], "unit_level": "town"}]}, headers=p)
+    assert bad.status_code == 422 and bad.json()["field"] == "levels"
+    assert client.post("/regions/sample/hierarchies", json={}, headers=h(keys["street_office"])).status_code == 403
 
 
 def test_home_visit_rounds_by_role(app_and_keys, sample_region) -> None:

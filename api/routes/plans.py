@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import store as db
 from api.deps import PageDep, StateDep, Who, check_plan_access, require
 from api.privacy import geojson_for, plan_payload_for
-from api.state import ASSET_URL, Caller, State, basemap_for, map_page, plan_object, public_data
+from api.state import ASSET_URL, ApiError, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
 from maps.base import ASSET_DIR, install_map_tiles, render_html
 from maps.views import compliance_map, coverage_map, suggestion_map
@@ -25,6 +25,14 @@ def _row(state: State, plan_id: int, who: Caller) -> dict:
     return check_plan_access(who, state.store.get(db.plans, plan_id))
 
 
+def _facility_plan(row: dict, what: str) -> dict:
+    """409 for a hierarchy result where a one-level plan is needed (its sites and compliance per level are in the JSON and GeoJSON)."""
+    if row["kind"] == "hierarchy":
+        raise ApiError(409, f"plan {row['id']} is a hierarchy result: it has no {what}; read its levels in /plans/{row['id']} and its sites in "
+                            f"/plans/{row['id']}/geojson")
+    return row
+
+
 def _payload(state: State, row: dict, who: Caller) -> dict:
     payload = plan_payload_for(who.role, row["payload"], state.settings.privacy_min_count)
     return {**payload, "summary": public_data(payload.get("summary", {}))}  # no server paths in the notes; names untouched
@@ -35,7 +43,7 @@ PLAN_LIST_COLUMNS = ["id", "kind", "region", "region_version", "town", "scenario
 
 @router.get("/plans")
 def list_plans(who: Who, state: StateDep, paging: PageDep, region: Annotated[str | None, Query(max_length=100)] = None,
-               kind: Annotated[str | None, Query(pattern="^(scenario|suggestion)$")] = None) -> dict:
+               kind: Annotated[str | None, Query(pattern="^(scenario|suggestion|hierarchy)$")] = None) -> dict:
     """Stored plans, newest first (paged): a planner sees all, a street office its own town's suggestions."""
     require(who, "planner", "street_office")
     where = []
@@ -55,8 +63,11 @@ def list_plans(who: Who, state: StateDep, paging: PageDep, region: Annotated[str
 
 @router.get("/plans/{plan_id}")
 def plan(plan_id: int, who: Who, state: StateDep) -> dict:
-    """A plan as JSON: summary (solver, bound, gap), compliance, sites, units."""
+    """A plan as JSON: summary (solver, bound, gap), compliance, sites, units (a hierarchy: per level
+    its sites, coverage and compliance, and the solver)."""
     row = _row(state, plan_id, who)
+    if row["kind"] == "hierarchy":
+        return {"id": row["id"], "kind": row["kind"], "region": row["region"], **public_data(row["payload"]), "links": {"geojson": f"/plans/{plan_id}/geojson"}}
     return {"id": row["id"], "kind": row["kind"], "region": row["region"], **_payload(state, row, who),
             "links": {"geojson": f"/plans/{plan_id}/geojson", "map": f"/plans/{plan_id}/map", "excel": f"/plans/{plan_id}/excel"}}
 
@@ -74,6 +85,11 @@ def plan_geojson(plan_id: int, who: Who, state: StateDep) -> Response:
 def plan_compliance(plan_id: int, who: Who, state: StateDep) -> dict:
     """Compliance of the plan with each work-plan target, and the units failing."""
     row = _row(state, plan_id, who)
+    if row["kind"] == "hierarchy":
+        levels = row["payload"]["levels"]
+        return {"compliant": all(lv["compliant"] for lv in levels),
+                "targets": [{"level": lv["name"], "unit_level": lv["unit_level"], "minimum_per_unit": lv["minimum_per_unit"], "met": lv["compliant"],
+                             "units_failing": lv["units_failing"]} for lv in levels]}
     return {"compliant": row["payload"]["summary"].get("compliant"), "targets": public_data(row["payload"]["compliance"])}
 
 
@@ -82,7 +98,7 @@ def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query
              lang: Lang = "zh") -> HTMLResponse:
     """The plan's map as HTML (assets served by this service; works without internet). A town's
     suggestions are always drawn as a suggestion map."""
-    row = _row(state, plan_id, who)
+    row = _facility_plan(_row(state, plan_id, who), "map yet")
     stored = plan_object(state, row)
     planner_level = who.role in ("admin", "planner")
     basemap = basemap_for(state, row["region"])
@@ -101,7 +117,7 @@ def plan_excel(plan_id: int, who: Who, state: StateDep, lang: Lang = "zh",
                coords_out: Annotated[str | None, Query(pattern="^(gcj02|bd09)$", description="add Amap (gcj02) or Baidu (bd09) coordinates")] = None) -> Response:
     """The stored plan's workbook: summary, sites, towns and communities, headers in ``lang``
     with units (人, 分钟), types, statuses and compliance in words; drawn from the stored plan."""
-    row = _row(state, plan_id, who)
+    row = _facility_plan(_row(state, plan_id, who), "workbook yet")
     content = excel_bytes(plan_tables(_payload(state, row, who), lang, [coords_out] if coords_out else []), percent_columns=PERCENT_HEADERS)
     return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.xlsx"'})

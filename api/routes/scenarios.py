@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from api import store as db
 from api.deps import PageDep, StateDep, Who, require
-from api.jobs import Outcome
-from api.schemas import ScenarioIn
+from api.jobs import HierarchyTask, Outcome
+from api.schemas import HierarchyIn, ScenarioIn
 from api.snapshots import load_plan
 from api.state import ApiError, State, new_snapshot, public_message, region_at, scenario_of, store_plan, town_id, version_of
 
@@ -34,6 +34,39 @@ def create_scenario(region_id: str, body: ScenarioIn, who: Who, state: StateDep)
         raise ApiError(422, str(exc)) from exc
     scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version, spec=spec, created_by=who.id)
     return {"id": scenario_id, "region": region_id, "region_version": version, "scenario": spec}
+
+
+@router.post("/regions/{region_id}/hierarchies", status_code=201)
+def create_hierarchy(region_id: str, body: HierarchyIn, who: Who, state: StateDep) -> dict:
+    """Planner: store a hierarchy scenario (default: the work plan's 市级龙头 / 镇街示范 / 村居场所),
+    every level planned as one problem when it is run (``POST /scenarios/{id}/run``)."""
+    require(who, "planner")
+    spec = body.model_dump()
+    region = region_at(state, region_id, spec.pop("region_version"))
+    if state.settings.solve_time_cap:
+        spec["time_limit"] = min(spec["time_limit"], state.settings.solve_time_cap)
+    for k, level in enumerate(spec["levels"]):
+        if not len(region.units_at(level["unit_level"])):
+            raise ApiError(422, f"levels[{k}] ({level['name']}): region '{region.name}' has no {level['unit_level']} units", "levels")
+    types = {t for lv in spec["levels"] for t in (*lv["site_types"], *(lv["existing_types"] or []))}
+    if not region.sites["type"].isin(types).any():
+        raise ApiError(422, f"region '{region.name}' has no site of types {', '.join(sorted(types))}", "levels")
+    names = [lv["name"] for lv in spec["levels"]]
+    if len(set(names)) != len(names):
+        raise ApiError(422, "levels: each level needs its own name", "levels")
+    spec["kind"] = "hierarchy"
+    scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version_of(region), spec=spec, created_by=who.id)
+    return {"id": scenario_id, "region": region_id, "region_version": version_of(region), "scenario": spec}
+
+
+def hierarchy_task(spec: dict) -> HierarchyTask:
+    """The job's task from a stored hierarchy scenario."""
+    from planner.scenario import LevelSpec
+
+    levels = tuple(LevelSpec(lv["name"], tuple(lv["site_types"]), lv["unit_level"], existing_types=tuple(lv["existing_types"]) if lv["existing_types"] else None,
+                             minimum=float(lv["minimum"]), maximum=float("inf") if lv["maximum"] is None else float(lv["maximum"]),
+                             standard_min=float(lv["standard_min"]), weight=float(lv["weight"]), n_new=lv["n_new"]) for lv in spec["levels"])
+    return HierarchyTask(levels, spec["group"], spec["mode"], float(spec["time_limit"]))
 
 
 @router.get("/scenarios")
@@ -69,9 +102,24 @@ def get_scenario(scenario_id: int, who: Who, state: StateDep) -> dict:
             "created_at": str(row["created_at"])}
 
 
+def _hierarchy_geojson(result: dict) -> str:
+    """A hierarchy result's open sites, every level, as GeoJSON (WGS-84)."""
+    import json
+
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                 "properties": {**{k: v for k, v in s.items() if k not in ("lon", "lat")}, "level": level["name"]}}
+                for level in result.get("levels", []) for s in level["sites"]]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
 def _job_ended(state: State, job_id: int, outcome: Outcome, scenario_row: dict, caller_id: int) -> None:
     """Store what a job's worker process produced (called once per job)."""
-    if outcome.status == "done" and outcome.snapshot is not None:
+    if outcome.status == "done" and (scenario_row["spec"] or {}).get("kind") == "hierarchy" and outcome.payload is not None:
+        plan_id = state.store.add(db.plans, kind="hierarchy", scenario_id=scenario_row["id"], region=scenario_row["region"],
+                                  region_version=scenario_row["region_version"], town=None, spec=scenario_row["spec"], payload=outcome.payload,
+                                  geojson=_hierarchy_geojson(outcome.payload), snapshot=None, created_by=caller_id)
+        state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
+    elif outcome.status == "done" and outcome.snapshot is not None:
         try:
             plan = load_plan(outcome.snapshot)
             plan_id = store_plan(state, plan, kind="scenario", region_id=scenario_row["region"], spec=scenario_row["spec"], caller_id=caller_id,
@@ -118,7 +166,8 @@ def run(scenario_id: int, who: Who, state: StateDep) -> dict:
     def started(jid: int) -> None:
         state.store.set(db.jobs, jid, status="running", started_at=db.now())
 
-    state.runner.submit(job_id, region, scenario_of(row["spec"]), folder, ended, started)
+    task = hierarchy_task(row["spec"]) if row["spec"].get("kind") == "hierarchy" else scenario_of(row["spec"])
+    state.runner.submit(job_id, region, task, folder, ended, started)
     return {"job": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}
 
 
