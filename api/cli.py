@@ -276,6 +276,65 @@ def plan(
 
 
 @app.command()
+def hierarchy(
+    region: Annotated[str, typer.Argument(help=REGION_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    levels: Annotated[Optional[Path], typer.Option("--levels", help="JSON file with the levels (default: the work plan's 市级龙头 / 镇街示范 / 村居场所).")] = None,
+    group: Annotated[str, typer.Option(help="Served group: pop_all, pop_60, pop_80, pop_alone.")] = "pop_60",
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds for the solver.")] = 120.0,
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Plan a facility hierarchy on REGION as one problem (a city flagship, a centre per town, a
+    venue per community by default) and write hierarchy.json and sites.geojson to OUT."""
+    from pydantic import ValidationError
+
+    from api.routes.scenarios import _hierarchy_geojson, hierarchy_task
+    from api.schemas import HierarchyIn
+    from geodata.export import write_json
+    from planner.location.problem import InfeasibleProblem
+    from planner.scenario import run_hierarchy
+
+    try:
+        body: dict[str, Any] = {"group": group, "time_limit": time_limit}
+        if levels is not None:
+            try:
+                body["levels"] = json.loads(levels.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(f"--levels: cannot read {levels.name}: {exc}") from exc
+        try:
+            spec = HierarchyIn(**body).model_dump()
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"--levels: {'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+        task = hierarchy_task(spec)
+        with steps() as step:
+            step(f"loading region {region!r}")
+            loaded = open_region(region, cache_dir, progress=step)
+            step(f"planning {len(task.levels)} levels as one problem")
+            result = run_hierarchy(loaded, list(task.levels), group=task.group, mode=task.mode, time_limit=task.time_limit)
+            out.mkdir(parents=True, exist_ok=True)
+            written = [write_json(out / "hierarchy.json", result), out / "sites.geojson"]
+            (out / "sites.geojson").write_text(_hierarchy_geojson(result), encoding="utf-8")
+    except InfeasibleProblem as exc:
+        fail(ValueError(str(exc)))
+    except (DataError, ValueError) as exc:
+        fail(exc)
+    table = Table(title=f"{spec['name']} · {loaded.name}")
+    for column in ("level", "per", "sites (existing/new)", "covered", "compliant"):
+        table.add_column(column)
+    for level in result["levels"]:
+        new = sum(1 for s in level["sites"] if s["plan_status"] == "new")
+        table.add_row(escape(level["name"]), level["unit_level"], f"{len(level['sites']) - new}/{new}",
+                      f"{level['covered_share']:.1%}" if level["covered_share"] is not None else "–", "yes" if level["compliant"] else "NO")
+    console.print(table)
+    s = result["solver"]
+    console.print("proven optimal" if s["proven_optimal"] else f"within {100 * s['gap']:.2f} % of the best possible (bound {s['bound']:,.1f})")
+    console.print("[bold]files written:[/]")
+    for path in written:
+        console.print(f"  {path}")
+
+
+@app.command()
 def visits(
     region: Annotated[str, typer.Argument(help=REGION_HELP)],
     month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],

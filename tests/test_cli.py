@@ -107,3 +107,24 @@ def test_visits_command_plans_a_month_for_one_town(tmp_path: Path, cache_dir: Pa
     assert f"{data['summary']['elders_with_all_visits']} of {data['summary']['elders']}" in result.output
     bad = runner.invoke(app, ["visits", "synthetic:2", "--month", "2026-13", "--out", str(tmp_path / "w")])
     assert bad.exit_code == 2 and "--month must be YYYY-MM" in bad.output
+
+
+def test_hierarchy_command_plans_levels_as_one_problem(tmp_path: Path, cache_dir: Path) -> None:
+    import json
+
+    levels = [{"name": "flagship", "site_types": ["care_centre"], "unit_level": "city", "existing_types": ["flagship"], "minimum": 1, "maximum": 1,
+               "standard_min": 30, "weight": 0.5},
+              {"name": "town_centre", "site_types": ["care_centre"], "unit_level": "town", "minimum": 1, "standard_min": 15, "n_new": 12}]
+    (tmp_path / "levels.json").write_text(json.dumps(levels), encoding="utf-8")
+    result = runner.invoke(app, ["hierarchy", "synthetic:2", "--levels", str(tmp_path / "levels.json"), "--time-limit", "30", "--out", str(tmp_path / "h")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "h" / "hierarchy.json").read_text(encoding="utf-8"))
+    assert [lv["name"] for lv in data["levels"]] == ["flagship", "town_centre"] and len(data["levels"][0]["sites"]) == 1
+    geo = json.loads((tmp_path / "h" / "sites.geojson").read_text(encoding="utf-8"))
+    assert len(geo["features"]) == sum(len(lv["sites"]) for lv in data["levels"])
+    # the work plan's default levels on a city without a venue site in every community: the reason, in one line
+    default = runner.invoke(app, ["hierarchy", "synthetic:2", "--out", str(tmp_path / "d")])
+    assert default.exit_code == 2 and "needs at least 1 site" in default.output and "Traceback" not in default.output
+    (tmp_path / "bad.json").write_text('[{"name": "x", "site_types": ["castle"], "unit_level": "town"}]', encoding="utf-8")
+    bad = runner.invoke(app, ["hierarchy", "synthetic:2", "--levels", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b")])
+    assert bad.exit_code == 2 and "--levels: levels.0.site_types.0" in bad.output
