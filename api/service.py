@@ -274,6 +274,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     app.state.interrupted_jobs = failed
     app.router.on_shutdown.append(state.runner.shutdown)  # running solves end with the service
     app.mount(ASSET_URL, StaticFiles(directory=copy_assets(settings.data_dir)), name="map-assets")
+    app.mount("/app", StaticFiles(directory=service.APP_DIR), name="app")
     _install_error_handlers(app)
     for module in (service, keys, regions, uploads, scenarios, plans, suggestions, patrols, visits, audit):
         app.include_router(module.router)

@@ -105,6 +105,7 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         # expects 403, no key expects 401 (unless the endpoint is public)
         ("get", "/health", None, public),
         ("get", "/version", None, public),
+        ("get", "/me", None, everyone),
         ("get", "/regions", None, everyone),
         ("get", "/regions/{region_id}", None, everyone),
         ("get", "/regions/{region_id}/layers/{layer}", None, everyone),
