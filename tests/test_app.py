@@ -79,6 +79,28 @@ def sign_in(page, key: str) -> None:
     page.wait_for_selector("#tabs:not([hidden])")
 
 
+GUIDE_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "guides" / "img"
+"""Where ``PLANNER_SCREENSHOTS=1`` writes the screenshots the guides show."""
+
+
+def shot(page, name: str) -> None:
+    """With ``PLANNER_SCREENSHOTS=1``: a screenshot of the page for the guides (JPEG, at most 900 px wide)."""
+    import os
+
+    if os.environ.get("PLANNER_SCREENSHOTS") != "1":
+        return
+    from PIL import Image
+
+    GUIDE_IMAGES.mkdir(parents=True, exist_ok=True)
+    png = GUIDE_IMAGES / f"{name}.png"
+    page.screenshot(path=str(png), full_page=False)
+    image = Image.open(png).convert("RGB")
+    if image.width > 900:
+        image = image.resize((900, round(image.height * 900 / image.width)), Image.LANCZOS)
+    image.save(GUIDE_IMAGES / f"{name}.jpg", quality=82, optimize=True)
+    png.unlink()
+
+
 def wait_until(page, condition: str, timeout_s: float = 120.0) -> None:
     """Poll a condition in the page (the app's CSP forbids the eval that Playwright's wait_for_function uses)."""
     deadline = time.monotonic() + timeout_s
@@ -154,6 +176,7 @@ def test_sign_in_shows_only_the_roles_sections(service, chromium, viewport) -> N
 def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -> None:
     base, keys, region = service
     context, page, errors = open_app(chromium, base, DESKTOP)
+    shot(page, "signin")
     sign_in(page, keys["planner"])
     page.get_by_label("方案名称").fill("测试 · 助餐配餐点")
     # a scenario that cannot be met: the job fails and the app says why
@@ -173,6 +196,8 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     assert towns.count() == int((region.units["level"] == "town").sum())  # the compliance table: one row per town
     frame = page.frame_locator("iframe.map-frame")
     frame.locator(".leaflet-marker-icon").first.wait_for(timeout=30_000)  # the map draws inside the app
+    page.wait_for_timeout(1500)
+    shot(page, "planner-result")
     with page.expect_download() as download:
         page.get_by_role("button", name="下载 Excel").click()
     saved = tmp_path / "plan.xlsx"
@@ -191,6 +216,8 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     rows = page.locator("table tbody tr").all_inner_texts()
     assert rows[1].startswith("新增设施") and "6" in rows[1] and "3" in rows[1]
     assert page.locator("iframe.map-frame").count() == 2
+    page.wait_for_timeout(1500)
+    shot(page, "planner-compare")
     assert errors == []
     context.close()
 
@@ -204,6 +231,8 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     page.wait_for_selector("table tbody tr")
     assert page.locator("table tbody tr").count() == 2
     assert no_horizontal_scroll(page)
+    page.wait_for_timeout(1500)
+    shot(page, "office-suggestions")
     # the app offers no other town; the API refuses one asked for anyway
     status = page.evaluate("""async () => (await fetch('/regions/sample/suggestions', {method: 'POST', headers: {'X-API-Key': sessionStorage.getItem('plannerKey'),
         'Content-Type': 'application/json'}, body: JSON.stringify({town: 'town-2', k: 1})})).status""")
@@ -216,6 +245,7 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     page.set_input_files("#up-file", str(csv))
     page.wait_for_selector(".ok")
     assert "2" in page.locator(".ok").inner_text()
+    shot(page, "office-upload")
     assert page.locator("li").count() >= 1  # the row not used, and why
     page.get_by_role("tab", name="我的上报").click()
     page.wait_for_selector(".status-proposed")
@@ -225,6 +255,7 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     sign_in(page, keys["planner"])
     page.get_by_role("tab", name="待审批上报").click()
     page.wait_for_selector("[data-approve]")
+    shot(page, "planner-proposals")
     page.locator("[data-approve]").first.click()
     page.wait_for_selector("text=没有待审批的上报")
     page.get_by_role("tab", name="操作记录").click()
@@ -242,6 +273,7 @@ def test_patrol_team_plans_tonight_on_a_phone(service, chromium, tmp_path) -> No
     page.get_by_role("button", name="生成路线").click()
     page.wait_for_selector("text=时间表", timeout=60_000)
     assert page.locator("table tbody tr").count() >= 1
+    shot(page, "patrol-timetable")
     assert no_horizontal_scroll(page)
     with page.expect_download() as download:
         page.get_by_role("button", name="下载 GPX").click()
@@ -249,5 +281,8 @@ def test_patrol_team_plans_tonight_on_a_phone(service, chromium, tmp_path) -> No
     download.value.save_as(gpx)
     assert "<trk>" in gpx.read_text(encoding="utf-8")
     page.frame_locator("iframe.map-frame").locator(".leaflet-marker-icon").first.wait_for(timeout=30_000)
+    page.locator("iframe.map-frame").scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    shot(page, "patrol-map")
     assert errors == []
     context.close()
