@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,6 +87,7 @@ class PatrolIn(Strict):
     spots: int = Field(30, ge=1, le=200, description="how many of the region's highest-priority patrol spots to visit")
     kinds: list[str] | None = Field(None, max_length=20)
     campaign: Literal["heat", "cold"] | None = None
+    date: dt.date | None = Field(None, description="the shift's date (YYYY-MM-DD; default today): on the print sheets and the GPX times")
     time_limit: float = Field(5.0, gt=0, le=30, description="seconds of routing search")
     seed: int = Field(0, ge=0, le=2**31 - 1)
 

@@ -443,7 +443,7 @@ def test_patrol_print_sheets_and_gpx_times_from_the_service(app_and_keys) -> Non
 
     app, client, keys, station, *_ = app_and_keys
     patrol = h(keys["patrol"])
-    made = client.post("/regions/sample/patrols", json={"station": station, "teams": [{"count": 2}], "spots": 8}, headers=patrol)
+    made = client.post("/regions/sample/patrols", json={"station": station, "teams": [{"count": 2}], "spots": 8, "date": "2026-12-24"}, headers=patrol)
     assert made.status_code == 201, made.text
     pid = made.json()["id"]
     page = client.get(f"/patrols/{pid}/map?print_mode=true&lang=zh", headers=patrol)
@@ -453,8 +453,13 @@ def test_patrol_print_sheets_and_gpx_times_from_the_service(app_and_keys) -> Non
     assert [s["team"] for s in sheets] == [t["team"] for t in teams]
     for sheet, team in zip(sheets, teams):
         assert [row[2] for row in sheet["table"]["rows"]] == [s["arrival"] for s in team["stops"]]  # the timetable is the stored round
+        assert "2026-12-24" in sheet["lines"][0]  # the shift's date, as asked
     gpx = gpxpy.parse(client.get(f"/patrols/{pid}/gpx", headers=patrol).text)
     assert gpx.waypoints and all(w.time is not None for w in gpx.waypoints)
+    first = teams[0]["stops"][0]
+    local = gpx.waypoints[0].time.astimezone()  # written in UTC from this machine's clock of the shift
+    expected = __import__("datetime").datetime(2026, 12, 24).astimezone() + __import__("datetime").timedelta(minutes=first["arrival_min"])
+    assert abs((local - expected).total_seconds()) < 1  # the stored arrival on the shift's date
 
 
 # ---------------------------------------------------------------------------- fuzzing

@@ -148,7 +148,8 @@ def test_sign_in_shows_only_the_roles_sections(service, chromium, viewport) -> N
     page.get_by_label("API 密钥").fill("pk_not_a_key")
     page.keyboard.press("Enter")
     page.wait_for_selector("#signin-error:has-text('密钥无效')")
-    expected = {"planner": ["规划方案", "方案列表", "方案对比", "待审批上报", "操作记录"], "street_office": ["选址建议", "上报候选点", "我的上报"], "patrol": ["巡查路线"]}
+    expected = {"planner": ["规划方案", "方案列表", "方案对比", "待审批上报", "探访计划", "操作记录"], "street_office": ["选址建议", "上报候选点", "我的上报", "探访计划"],
+                "patrol": ["巡查路线"]}
     for role, tabs in expected.items():
         sign_in(page, keys[role])
         assert page.locator("#tabs [role=tab]").all_inner_texts() == tabs, role
@@ -180,14 +181,14 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     sign_in(page, keys["planner"])
     page.get_by_label("方案名称").fill("测试 · 助餐配餐点")
     # a scenario that cannot be met: the job fails and the app says why
-    page.get_by_label("新增数量").fill("1")
+    page.get_by_label("新增数量", exact=True).fill("1")
     page.get_by_label("每镇街至少（个）").fill("1")
     page.get_by_role("button", name="开始计算").click()
     page.wait_for_selector("p.error:has-text('失败')", timeout=120_000)
     reason = page.locator("p.error:has-text('失败')").inner_text()
     assert "new site" in reason or "至少" in reason, reason  # the planner's own reason (the town minimums need more sites)
     page.get_by_label("每镇街至少（个）").fill("")
-    page.get_by_label("新增数量").fill("3")
+    page.get_by_label("新增数量", exact=True).fill("3")
     page.get_by_role("button", name="开始计算").click()
     page.wait_for_selector("[data-solver]", timeout=120_000)
     solver = page.locator("[data-solver]").inner_text()
@@ -206,7 +207,7 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
 
     assert openpyxl.load_workbook(saved).sheetnames[:2] == ["概况", "设施"]
     # a second plan, then compare the two side by side
-    page.get_by_label("新增数量").fill("6")
+    page.get_by_label("新增数量", exact=True).fill("6")
     page.get_by_role("button", name="开始计算").click()
     wait_until(page, "document.querySelector('[data-solver]') !== null && !document.querySelector('form.grid button[type=submit]').disabled")
     page.get_by_role("tab", name="方案对比").click()
@@ -249,6 +250,22 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     assert page.locator("li").count() >= 1  # the row not used, and why
     page.get_by_role("tab", name="我的上报").click()
     page.wait_for_selector(".status-proposed")
+    # home visits for its town's elders living alone: who is short of visits and why, the calendar
+    page.get_by_role("tab", name="探访计划").click()
+    page.get_by_label("月份").fill("2026-12")
+    page.get_by_role("button", name="生成探访计划").click()
+    page.wait_for_selector("[data-all-visits]", timeout=60_000)
+    from planner.routing.visits import elders_living_alone
+
+    assert page.locator(".figure b").first.inner_text() == str(len(elders_living_alone(region, town="town-3")))
+    assert "本镇街没有现有养老服务设施" in page.locator("main").inner_text()  # visitors from elsewhere: said
+    with page.expect_download() as download:
+        page.get_by_role("button", name="下载探访日历").click()
+    calendar = tmp_path / "visits.csv"
+    download.value.save_as(calendar)
+    assert calendar.read_bytes().startswith("\ufeff".encode()) and b"elder" in calendar.read_bytes()[:200]
+    assert no_horizontal_scroll(page)
+    shot(page, "office-visits")
     context.close()
     # the planner approves it
     context, page, errors2 = open_app(chromium, base, DESKTOP)

@@ -31,7 +31,9 @@
       arrival: '到达', print_sheet: '打印路线单', download_gpx: '下载 GPX', when: '时间', who: '操作人', action: '操作', detail: '内容',
       month: '月份', plan_visits: '生成探访计划', elders: '独居老人', all_visits: '全部探访到位', short: '探访不足及原因', reason: '原因',
       mode: '出行方式', walk: '步行', ebike: '电动车', van: '车辆', proposals_none: '没有待审批的上报', refresh: '刷新',
-      other_town: '只能查看本镇街'
+      other_town: '只能查看本镇街', date: '日期', budget: '预算（可选，代替新增数量）', versions: '区域版本', version: '版本', change: '变更',
+      visits_per_month: '每人每月探访次数', visitor_capacity: '每名探访人员负责人数', download_calendar: '下载探访日历', elder: '老人（建筑编号）',
+      bases_note: '说明'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -55,7 +57,9 @@
       arrival: 'Arrival', print_sheet: 'Print sheet', download_gpx: 'Download GPX', when: 'When', who: 'Who', action: 'Action', detail: 'Detail',
       month: 'Month', plan_visits: 'Plan the visits', elders: 'Elders living alone', all_visits: 'With all visits', short: 'Short of visits, and why',
       reason: 'Reason', mode: 'Mode', walk: 'On foot', ebike: 'E-bike', van: 'Van', proposals_none: 'No proposal is waiting', refresh: 'Refresh',
-      other_town: 'Your own town only'
+      other_town: 'Your own town only', date: 'Date', budget: 'Budget (optional, instead of new sites)', versions: 'Region versions',
+      version: 'Version', change: 'Change', visits_per_month: 'Visits per elder a month', visitor_capacity: 'Elders per visitor',
+      download_calendar: 'Download the calendar', elder: 'Elder (building id)', bases_note: 'Note'
     }
   };
   var FACILITIES = {
@@ -191,6 +195,7 @@
     var standard = number(10, 1, 180);
     var nNew = number(5, 0, 10000);
     var minTown = number('', 0, 100);
+    var budget = number('', 0, 1e12, 'any');
     var group = select(GROUPS, 'pop_60');
     var box = errorBox();
     var progress = el('progress', {'class': 'progress', max: 1, value: 0, hidden: true, 'aria-label': t('running')});
@@ -200,12 +205,13 @@
     var submit = el('button', {type: 'submit', text: t('run')});
     var form = el('form', {'class': 'grid'}, [field('sc-region', t('region'), region), field('sc-name', t('name'), name), field('sc-facility', t('facility_type'), facility),
       field('sc-model', t('model'), model), field('sc-standard', t('standard_min'), standard), field('sc-new', t('n_new'), nNew),
-      field('sc-min-town', t('min_per_town'), minTown), field('sc-group', t('group'), group), el('div', {}, [submit])]);
+      field('sc-min-town', t('min_per_town'), minTown), field('sc-budget', t('budget'), budget), field('sc-group', t('group'), group), el('div', {}, [submit])]);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
       box.textContent = ''; result.textContent = ''; submit.disabled = true;
       var body = {name: name.value, facility_type: facility.value, model: model.value, standard_min: Number(standard.value), group: group.value, time_limit: 60};
-      if (model.value !== 'lscp') { body.n_new = Number(nNew.value); } else { body.n_new = null; }
+      if (model.value !== 'lscp' && budget.value === '') { body.n_new = Number(nNew.value); } else { body.n_new = null; }
+      if (budget.value !== '') { body.budget = Number(budget.value); }
       if (minTown.value !== '') { body.unit_min = {town: Number(minTown.value)}; }
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/scenarios', body).then(function (sc) {
         return api('POST', '/scenarios/' + sc.id + '/run');
@@ -231,8 +237,18 @@
     var box = errorBox();
     var shown = el('div');
     var list = el('div');
+    var versions = el('div');
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('versions')}), versions]));
     view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('plans')}), box, list]));
     view.appendChild(el('section', {'class': 'card'}, [shown]));
+    state.regions.forEach(function (r) {
+      api('GET', '/regions/' + encodeURIComponent(r.id) + '/versions').then(function (rows) {
+        versions.appendChild(el('h3', {text: r.name}));
+        versions.appendChild(table([t('version'), t('change'), t('features'), t('when')], rows.map(function (v) {
+          return ['v' + v.version, v.note || v.change || '–', String(v.sites), String(v.created_at).slice(0, 16)];
+        })));
+      }).catch(fail(box));
+    });
     api('GET', '/plans?limit=100').then(function (page) {
       list.appendChild(table(['#', t('name'), t('region'), t('when'), ''], page.items.map(function (p) {
         return [String(p.id), (p.name || p.kind), p.region + (p.town ? ' · ' + p.town : ''), p.created_at.slice(0, 16),
@@ -400,9 +416,10 @@
     var end = el('input', {type: 'time', value: '02:00'});
     var campaign = select({'': [t('none'), t('none')], heat: [t('heat'), t('heat')], cold: [t('cold'), t('cold')]}, '');
     var spots = number(12, 1, 200);
+    var day = el('input', {type: 'date', value: new Date().toISOString().slice(0, 10)});
     var box = errorBox();
     var out = el('div');
-    var form = el('form', {'class': 'grid'}, [field('pt-region', t('region'), region), field('pt-teams', t('teams'), teams), field('pt-mode', t('mode'), mode),
+    var form = el('form', {'class': 'grid'}, [field('pt-region', t('region'), region), field('pt-date', t('date'), day), field('pt-teams', t('teams'), teams), field('pt-mode', t('mode'), mode),
       field('pt-start', t('shift_start'), start), field('pt-end', t('shift_end'), end), field('pt-campaign', t('campaign'), campaign),
       field('pt-spots', t('spots'), spots), el('div', {}, [el('button', {type: 'submit', text: t('plan_round')})])]);
     form.addEventListener('submit', function (ev) {
@@ -410,6 +427,7 @@
       var body = {station: state.me.station, teams: [{name: '巡查队', count: Number(teams.value), mode: mode.value, shift_start: start.value, shift_end: end.value}],
                   spots: Number(spots.value)};
       if (campaign.value) { body.campaign = campaign.value; }
+      if (day.value) { body.date = day.value; }
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/patrols', body).then(function (p) {
         out.appendChild(el('h3', {text: t('timetable')}));
         p.teams.forEach(function (team) {
@@ -430,15 +448,47 @@
     view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_round') + ' · ' + (state.me.station || '')}), form, box, out]));
   }
 
+  /* ---------------------------------------------------------------- home visits (planner, street office) */
+  function visitsTab(view) {
+    var region = regionSelect();
+    var now = new Date();
+    var month = el('input', {type: 'month', value: now.getFullYear() + '-' + String(now.getMonth() + 1).padStart(2, '0')});
+    var per = number(2, 1, 8);
+    var capacity = number(25, 1, 500);
+    var box = errorBox();
+    var out = el('div');
+    var form = el('form', {'class': 'grid'}, [field('vi-region', t('region'), region), field('vi-month', t('month'), month), field('vi-per', t('visits_per_month'), per),
+      field('vi-capacity', t('visitor_capacity'), capacity), el('div', {}, [el('button', {type: 'submit', text: t('plan_visits')})])]);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault(); out.textContent = ''; box.textContent = '';
+      var parts = month.value.split('-');
+      api('POST', '/regions/' + encodeURIComponent(region.value) + '/visits', {year: Number(parts[0]), month: Number(parts[1]), visits_per_month: Number(per.value),
+                                                                                visitor_capacity: Number(capacity.value)}).then(function (v) {
+        var s = v.summary;
+        out.appendChild(el('div', {'class': 'figures'}, [
+          el('div', {'class': 'figure'}, [el('span', {text: t('elders')}), el('b', {text: String(s.elders)})]),
+          el('div', {'class': 'figure'}, [el('span', {text: t('all_visits')}), el('b', {'data-all-visits': '', text: String(s.elders_with_all_visits)})])]));
+        if (s.bases_note) { out.appendChild(el('p', {'class': 'muted', text: t('bases_note') + ': ' + pick([s.bases_note.zh, s.bases_note.en])})); }
+        if (v.unserved.length) {
+          out.appendChild(el('h3', {text: t('short')}));
+          out.appendChild(table([t('elder'), t('reason')], v.unserved.map(function (u) { return [String(u.elder_name), String(u.reason)]; })));
+        }
+        out.appendChild(el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('download_calendar'), onclick: function () {
+          download('/visits/' + v.id + '/calendar?format=csv', 'visits-' + v.id + '.csv').catch(fail(box)); }})]));
+      }).catch(fail(box));
+    });
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_visits') + (state.me.town ? ' · ' + state.me.town : '')}), form, box, out]));
+  }
+
   /* ---------------------------------------------------------------- shell */
   var TABS = {
-    admin: ['scenario', 'plans', 'compare', 'proposals', 'audit'],
-    planner: ['scenario', 'plans', 'compare', 'proposals', 'audit'],
-    street_office: ['suggest', 'upload', 'my_uploads'],
+    admin: ['scenario', 'plans', 'compare', 'proposals', 'visits', 'audit'],
+    planner: ['scenario', 'plans', 'compare', 'proposals', 'visits', 'audit'],
+    street_office: ['suggest', 'upload', 'my_uploads', 'visits'],
     patrol: ['round']
   };
   var VIEWS = {scenario: scenarioTab, plans: plansTab, compare: compareTab, proposals: proposalsTab, audit: auditTab, suggest: suggestTab,
-               upload: uploadTab, my_uploads: myUploadsTab, round: roundTab};
+               upload: uploadTab, my_uploads: myUploadsTab, round: roundTab, visits: visitsTab};
 
   function show(tab) {
     state.tab = tab;

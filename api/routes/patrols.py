@@ -49,12 +49,12 @@ def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gp
 
 
 def _plan_patrols(region: Region, stops: gpd.GeoDataFrame, depots: gpd.GeoDataFrame, teams: list[Team], time_limit: float, seed: int,
-                  folder: Path) -> tuple[PatrolPlan, dict, str, bytes]:
+                  folder: Path, day: datetime.date) -> tuple[PatrolPlan, dict, str, bytes]:
     """Runs in a worker process: plan the round, write its snapshot, its JSON, GeoJSON and GPX."""
     patrol = plan_patrols(region, stops, depots, teams, time_limit=time_limit, seed=seed)
     save_patrol(patrol, folder)
     payload = json.loads(json.dumps(patrol.to_dict(), ensure_ascii=False, default=str))
-    return patrol, payload, json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx_xml(patrol.gpx_tracks(), day=datetime.date.today()).encode("utf-8")
+    return patrol, payload, json.dumps(patrol.to_geojson(), ensure_ascii=False, default=str), gpx_xml(patrol.gpx_tracks(), day=day).encode("utf-8")
 
 
 @router.post("/regions/{region_id}/patrols", status_code=201)
@@ -71,10 +71,11 @@ def create_patrol(region_id: str, body: PatrolIn, who: Who, state: StateDep) -> 
     folder, snapshot = new_snapshot(state, "patrols")
     with inline_slot(state, who):
         try:
-            patrol, payload, geojson, gpx = solve_inline(state, _plan_patrols, region, stops, depots, teams, limit, body.seed, folder, time_limit_s=limit)
+            patrol, payload, geojson, gpx = solve_inline(state, _plan_patrols, region, stops, depots, teams, limit, body.seed, folder,
+                                                         body.date or datetime.date.today(), time_limit_s=limit)
         except ValueError as exc:
             raise ApiError(422, str(exc)) from exc
-    patrol_id = state.store.add(db.patrols, region=region_id, region_version=version_of(region), station=body.station, spec=body.model_dump(),
+    patrol_id = state.store.add(db.patrols, region=region_id, region_version=version_of(region), station=body.station, spec=body.model_dump(mode="json"),
                                 payload=payload, geojson=geojson, gpx=gpx, snapshot=snapshot, created_by=who.id)
     remember(state, state.patrol_cache, patrol_id, patrol)
     return {"id": patrol_id, **payload, "summary": public_data(payload.get("summary", {})), "links": {"geojson": f"/patrols/{patrol_id}/geojson", "gpx": f"/patrols/{patrol_id}/gpx",
@@ -132,6 +133,7 @@ def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Annotated[
     """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
     row = _row(state, patrol_id, who)
     patrol = patrol_object(state, row)
-    made = row["created_at"].date() if hasattr(row["created_at"], "date") else None
+    planned = (row["spec"] or {}).get("date")
+    made = datetime.date.fromisoformat(planned) if planned else (row["created_at"].date() if hasattr(row["created_at"], "date") else None)
     m = patrol_map(patrol, lang=lang, print_mode=print_mode, basemap=basemap_for(state, row["region"]), date=made)  # type: ignore[arg-type]
     return map_page(render_html(m, ASSET_URL))
