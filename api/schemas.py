@@ -134,6 +134,7 @@ class HierarchyIn(Strict):
 
     name: str = Field("三级养老服务网络", min_length=1, max_length=200)
     levels: list[LevelIn] = Field(default_factory=lambda: [LevelIn(**lv) for lv in WORK_PLAN_LEVELS], min_length=1, max_length=5)
+    n_new_by_level: dict[str, int] = Field(default_factory=dict, max_length=5, description="most new facilities per level, by level name")
     group: Group = "pop_60"
     mode: Literal["walk", "drive"] = "walk"
     time_limit: float = Field(60.0, gt=0, le=3600, description="seconds")

@@ -245,6 +245,10 @@ def test_hierarchy_scenario_runs_as_a_job(app_and_keys, sample_region) -> None:
                                                                        {"name": "x", "site_types": ["care_centre"], "unit_level": "town"}]}, headers=p)
     assert bad.status_code == 422 and bad.json()["field"] == "levels"
     assert client.post("/regions/sample/hierarchies", json={}, headers=h(keys["street_office"])).status_code == 403
+    limited = client.post("/regions/sample/hierarchies", json={"n_new_by_level": {"community_venue": 7}}, headers=p).json()["scenario"]["levels"]
+    assert [lv["n_new"] for lv in limited] == [None, None, 7]
+    unknown = client.post("/regions/sample/hierarchies", json={"n_new_by_level": {"castle": 1}}, headers=p)
+    assert unknown.status_code == 422 and unknown.json()["field"] == "n_new_by_level" and "castle" in unknown.json()["detail"]
 
 
 def test_home_visit_rounds_by_role(app_and_keys, sample_region) -> None:

@@ -148,7 +148,7 @@ def test_sign_in_shows_only_the_roles_sections(service, chromium, viewport) -> N
     page.get_by_label("API 密钥").fill("pk_not_a_key")
     page.keyboard.press("Enter")
     page.wait_for_selector("#signin-error:has-text('密钥无效')")
-    expected = {"planner": ["规划方案", "方案列表", "方案对比", "待审批上报", "探访计划", "操作记录"], "street_office": ["选址建议", "上报候选点", "我的上报", "探访计划"],
+    expected = {"planner": ["规划方案", "三级网络", "方案列表", "方案对比", "待审批上报", "探访计划", "操作记录"], "street_office": ["选址建议", "上报候选点", "我的上报", "探访计划"],
                 "patrol": ["巡查路线"]}
     for role, tabs in expected.items():
         sign_in(page, keys[role])
@@ -219,6 +219,12 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     assert page.locator("iframe.map-frame").count() == 2
     page.wait_for_timeout(1500)
     shot(page, "planner-compare")
+    # the three-level network: on the sample a town has no care-centre site, and the app says which
+    page.get_by_role("tab", name="三级网络").click()
+    page.get_by_label("村（社区）场所 · 新增上限（空 = 不限）").fill("5")
+    page.get_by_role("button", name="计算三级网络").click()
+    page.wait_for_selector("p.error:has-text('失败')", timeout=120_000)
+    assert "needs at least 1 site" in page.locator("p.error:has-text('失败')").inner_text()
     assert errors == []
     context.close()
 

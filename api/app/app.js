@@ -33,7 +33,9 @@
       mode: '出行方式', walk: '步行', ebike: '电动车', van: '车辆', proposals_none: '没有待审批的上报', refresh: '刷新',
       other_town: '只能查看本镇街', date: '日期', budget: '预算（可选，代替新增数量）', versions: '区域版本', version: '版本', change: '变更',
       visits_per_month: '每人每月探访次数', visitor_capacity: '每名探访人员负责人数', download_calendar: '下载探访日历', elder: '老人（建筑编号）',
-      bases_note: '说明'
+      bases_note: '说明', tab_hierarchy: '三级网络', level: '层级', unit_level: '按单位', hierarchy_run: '计算三级网络',
+      level_flagship: '市级龙头', level_town_centre: '镇街示范', level_community_venue: '村（社区）场所', per_city: '全市', per_town: '每镇街', per_community: '每村（社区）',
+      sites: '设施（现有/新增）', new_per_level: '新增上限（空 = 不限）'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -59,7 +61,10 @@
       reason: 'Reason', mode: 'Mode', walk: 'On foot', ebike: 'E-bike', van: 'Van', proposals_none: 'No proposal is waiting', refresh: 'Refresh',
       other_town: 'Your own town only', date: 'Date', budget: 'Budget (optional, instead of new sites)', versions: 'Region versions',
       version: 'Version', change: 'Change', visits_per_month: 'Visits per elder a month', visitor_capacity: 'Elders per visitor',
-      download_calendar: 'Download the calendar', elder: 'Elder (building id)', bases_note: 'Note'
+      download_calendar: 'Download the calendar', elder: 'Elder (building id)', bases_note: 'Note', tab_hierarchy: 'Three-level network',
+      level: 'Level', unit_level: 'Per', hierarchy_run: 'Plan the network', level_flagship: 'City flagship', level_town_centre: 'Town centre',
+      level_community_venue: 'Community venue', per_city: 'city', per_town: 'town', per_community: 'community', sites: 'Facilities (existing/new)',
+      new_per_level: 'New at most (empty = no limit)'
     }
   };
   var FACILITIES = {
@@ -448,6 +453,47 @@
     view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_round') + ' · ' + (state.me.station || '')}), form, box, out]));
   }
 
+  /* ---------------------------------------------------------------- three-level network (planner) */
+  function hierarchyTab(view) {
+    var region = regionSelect();
+    var limits = {flagship: number('', 0, 100), town_centre: number('', 0, 10000), community_venue: number('', 0, 10000)};
+    var box = errorBox();
+    var progress = el('p', {'class': 'muted', 'aria-live': 'polite'});
+    var out = el('div');
+    var form = el('form', {'class': 'grid'}, [field('hi-region', t('region'), region),
+      field('hi-flagship', t('level_flagship') + ' · ' + t('new_per_level'), limits.flagship),
+      field('hi-town', t('level_town_centre') + ' · ' + t('new_per_level'), limits.town_centre),
+      field('hi-community', t('level_community_venue') + ' · ' + t('new_per_level'), limits.community_venue),
+      el('div', {}, [el('button', {type: 'submit', text: t('hierarchy_run')})])]);
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault(); out.textContent = ''; box.textContent = '';
+      var byLevel = {};
+      Object.keys(limits).forEach(function (name) { if (limits[name].value !== '') { byLevel[name] = Number(limits[name].value); } });
+      api('POST', '/regions/' + encodeURIComponent(region.value) + '/hierarchies', {time_limit: 60, n_new_by_level: byLevel}).then(function (sc) {
+        return api('POST', '/scenarios/' + sc.id + '/run');
+      }).then(function (run) {
+        (function poll() {
+          api('GET', '/jobs/' + run.job).then(function (job) {
+            progress.textContent = t(job.status === 'queued' || job.status === 'running' ? 'running' : job.status) + ' · ' + (job.message || '');
+            if (job.status === 'queued' || job.status === 'running') { setTimeout(poll, 800); return; }
+            if (job.status !== 'done') { box.textContent = t(job.status) + ': ' + (job.message || ''); return; }
+            api('GET', '/plans/' + job.plan_id).then(function (p) {
+              out.appendChild(el('p', {'data-solver': '', text: t('solver') + ': ' + solverWords(p.solver)}));
+              out.appendChild(table([t('level'), t('unit_level'), t('sites'), t('share'), t('compliant')], p.levels.map(function (lv) {
+                var added = lv.sites.filter(function (s) { return s.plan_status === 'new'; }).length;
+                return [t('level_' + lv.name) === 'level_' + lv.name ? lv.name : t('level_' + lv.name), t('per_' + lv.unit_level), (lv.sites.length - added) + ' / ' + added,
+                        pct(lv.covered_share), lv.compliant ? t('yes') : t('no') + (lv.units_failing.length ? ' (' + lv.units_failing.slice(0, 5).join('、') + ')' : '')];
+              })));
+              out.appendChild(el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('download_geojson'), onclick: function () {
+                download('/plans/' + job.plan_id + '/geojson', 'network-' + job.plan_id + '.geojson').catch(fail(box)); }})]));
+            }).catch(fail(box));
+          }).catch(fail(box));
+        })();
+      }).catch(fail(box));
+    });
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_hierarchy')}), el('p', {'class': 'muted', text: '市级有龙头、镇街有示范、村（社区）有场所'}), form, box, progress, out]));
+  }
+
   /* ---------------------------------------------------------------- home visits (planner, street office) */
   function visitsTab(view) {
     var region = regionSelect();
@@ -482,13 +528,13 @@
 
   /* ---------------------------------------------------------------- shell */
   var TABS = {
-    admin: ['scenario', 'plans', 'compare', 'proposals', 'visits', 'audit'],
-    planner: ['scenario', 'plans', 'compare', 'proposals', 'visits', 'audit'],
+    admin: ['scenario', 'hierarchy', 'plans', 'compare', 'proposals', 'visits', 'audit'],
+    planner: ['scenario', 'hierarchy', 'plans', 'compare', 'proposals', 'visits', 'audit'],
     street_office: ['suggest', 'upload', 'my_uploads', 'visits'],
     patrol: ['round']
   };
   var VIEWS = {scenario: scenarioTab, plans: plansTab, compare: compareTab, proposals: proposalsTab, audit: auditTab, suggest: suggestTab,
-               upload: uploadTab, my_uploads: myUploadsTab, round: roundTab, visits: visitsTab};
+               upload: uploadTab, my_uploads: myUploadsTab, round: roundTab, visits: visitsTab, hierarchy: hierarchyTab};
 
   function show(tab) {
     state.tab = tab;

@@ -54,6 +54,14 @@ def create_hierarchy(region_id: str, body: HierarchyIn, who: Who, state: StateDe
     names = [lv["name"] for lv in spec["levels"]]
     if len(set(names)) != len(names):
         raise ApiError(422, "levels: each level needs its own name", "levels")
+    limits = spec.pop("n_new_by_level")
+    unknown = sorted(set(limits) - set(names))
+    if unknown or any(v < 0 for v in limits.values()):
+        raise ApiError(422, f"n_new_by_level: {'no level named ' + ', '.join(unknown) if unknown else 'limits must be 0 or more'} (levels: {', '.join(names)})",
+                       "n_new_by_level")
+    for level in spec["levels"]:
+        if level["name"] in limits:
+            level["n_new"] = int(limits[level["name"]])
     spec["kind"] = "hierarchy"
     scenario_id = state.store.add(db.scenarios, region=region_id, region_version=version_of(region), spec=spec, created_by=who.id)
     return {"id": scenario_id, "region": region_id, "region_version": version_of(region), "scenario": spec}
