@@ -60,10 +60,9 @@ def render(html: Path | str, png: Path, *, width: int = 1200, height: int = 900,
     common = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--window-size={width},{height}",
               *OFFLINE_FLAGS, f"--virtual-time-budget={budget_ms}", "--enable-logging=stderr", "--v=0"]
     url = html if isinstance(html, str) else html.resolve().as_uri()
-    shot = subprocess.run([*common, f"--screenshot={png}", url], capture_output=True, text=True, timeout=120)
-    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    console = [line for line in (shot.stderr + dom.stderr).splitlines() if "CONSOLE" in line or "net::ERR" in line]
+    run = subprocess.run([*common, f"--screenshot={png}", "--dump-dom", url], capture_output=True, text=True, timeout=120)  # one page load, both
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "net::ERR" in line]
     if not png.exists():
-        raise AssertionError(f"the browser wrote no screenshot:\n{shot.stderr[-2000:]}")
+        raise AssertionError(f"the browser wrote no screenshot:\n{run.stderr[-2000:]}")
     image = np.asarray(Image.open(png).convert("RGB"))
-    return Rendered(image, dom.stdout, console)
+    return Rendered(image, run.stdout, console)

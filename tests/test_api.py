@@ -417,8 +417,9 @@ def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
         served.write_text(page.replace("<head>", f'<head><base href="{base}/">', 1), encoding="utf-8")
         out = render(served, tmp_path / f"{name}.png", width=1400, height=1000, budget_ms=6000)
         assert out.errors() == [], (name, out.errors())
-        base_only = render(served.resolve().as_uri() + "#base-only", tmp_path / f"{name}-base.png", width=1400, height=1000, budget_ms=6000)
-        assert base_only.pixels_near(BASEMAP_STYLE["road"], 4) > 10_000, f"{name}: no streets drawn from the served basemap"
+        shown = out if name != "meal-points-map" else render(served.resolve().as_uri() + "#base-only", tmp_path / f"{name}-base.png", width=1400,
+                                                                height=1000, budget_ms=6000)  # its choropleth covers the streets: data layers off
+        assert shown.pixels_near(BASEMAP_STYLE["road"], 4) > 10_000, f"{name}: no streets drawn from the served basemap"
     # the meal-point map shows the plan's sites, also after a restart (drawn from the stored snapshot)
     from tests.test_jobs_and_snapshots import _excel_sites, _marker_sites, _same
 

@@ -130,10 +130,13 @@ def test_every_map_draws_over_the_basemap(sample_region, plans, folder, basemap,
         assert dominant_share(out.image) < 0.6, f"{name}: one colour covers {dominant_share(out.image):.0%} of the map"
         # the streets are drawn under the data: on the map itself, or (where the data covers the
         # whole area) on the same page with the data layers off
-        streets = out.pixels_near(road, 4)
         if name in ("coverage", "compliance"):
-            streets = render(path.resolve().as_uri() + "#base-only", folder / f"{name}-base.png", width=size[0], height=size[1], budget_ms=6000).pixels_near(road, 4)
-        assert streets > 0.01 * size[0] * size[1], f"{name}: no streets under the data ({streets} px)"
+            if size == DESKTOP:  # the data covers the whole area: the same page with the data layers off (once; the phone draws the same tiles)
+                streets = render(path.resolve().as_uri() + "#base-only", folder / f"{name}-base.png", width=size[0], height=size[1], budget_ms=6000).pixels_near(road, 4)
+                assert streets > 0.01 * size[0] * size[1], f"{name}: no streets under the data ({streets} px)"
+        else:
+            streets = out.pixels_near(road, 4)
+            assert streets > 0.01 * size[0] * size[1], f"{name}: no streets under the data ({streets} px)"
         if name == "compliance":  # towns are labelled on the map
             labels = set(re.findall(r'planner-label-town[^>]*><span>([^<]+)</span>', out.dom))
             assert labels == set(plans["care"].units.loc[plans["care"].units["level"] == "town", "name"]), labels
