@@ -288,7 +288,7 @@ def hierarchy(
     venue per community by default) and write hierarchy.json and sites.geojson to OUT."""
     from pydantic import ValidationError
 
-    from api.routes.scenarios import _hierarchy_geojson, hierarchy_task
+    from api.hierarchy import hierarchy_geojson, hierarchy_task
     from api.schemas import HierarchyIn
     from geodata.export import write_json
     from planner.location.problem import InfeasibleProblem
@@ -314,7 +314,7 @@ def hierarchy(
             result = run_hierarchy(loaded, list(task.levels), group=task.group, mode=task.mode, time_limit=task.time_limit)
             out.mkdir(parents=True, exist_ok=True)
             written = [write_json(out / "hierarchy.json", result), out / "sites.geojson"]
-            (out / "sites.geojson").write_text(_hierarchy_geojson(result), encoding="utf-8")
+            (out / "sites.geojson").write_text(hierarchy_geojson(result), encoding="utf-8")
     except InfeasibleProblem as exc:
         fail(ValueError(str(exc)))
     except (DataError, ValueError) as exc:

@@ -23,7 +23,7 @@ from planner.travel.region import region_costs
 from planner.routing.patrol import PatrolPlan, Team, plan_patrols, stops_from_spots
 from planner.scenario import Plan, Scenario, run_scenario
 from planner.travel.service_area import plan_service_areas
-from planner.routing.visits import HomeVisitPlan, elders_living_alone, plan_home_visits_on_region, visitor_bases
+from planner.routing.visits import HomeVisitPlan, plan_region_visits, visitor_bases
 from geodata.basemap import region_basemap
 from maps.base import Basemap, save_map
 from maps.views import compliance_map, coverage_map, patrol_map, suggestion_map
@@ -170,12 +170,10 @@ def visits_step(region: Region, out: Path, result: DemoResult, *, year: int = 20
     """Home-visit rounds for elders living alone: buildings with at least one estimated elder
     living alone, visited twice a month by social workers based at the region's *existing* care
     facilities (never at candidate sites)."""
-    elders = elders_living_alone(region, visits_per_month=2)
     bases = visitor_bases(region)
     if bases.empty:
         raise ValueError(f"region '{region.name}' has no existing care facility to base home visitors at")
-    visitors = bases[["name", "geometry"]].assign(capacity=25, weekdays="1,2,3,4,5")
-    plan = plan_home_visits_on_region(region, elders, visitors, year=year, month=month, max_travel_min=20)
+    plan = plan_region_visits(region, year=year, month=month, visits_per_month=2, visitor_capacity=25, max_travel_min=20)
     plan.summary["note"] = (f"elders living alone are estimated per building; visitors are assumed social workers at the region's "
                             f"{len(bases)} existing care facilities ({', '.join(bases['name'].astype(str).head(5))})")
     folder = out / "visits"

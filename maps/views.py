@@ -139,7 +139,12 @@ def fmt(value: Any, suppress_below: float | None = None) -> Any:
 
 def people(value: Any, suppress_below: float | None = None) -> str:
     """A count of people as whole persons ("<N" when suppressed for privacy, "–" when unknown)."""
-    return _whole(value, suppress_below)
+    number = float(value) if value is not None else np.nan
+    if not np.isfinite(number):
+        return "–"
+    if suppress_below is not None and 0 < number < suppress_below:
+        return f"<{suppress_below:g}"
+    return f"{number:.0f}"
 
 
 def _people_label(key: str, group: str, lang: Lang) -> str:
@@ -460,16 +465,6 @@ def coverage_steps(plan: Plan) -> list[float]:
         covered += adds
         steps.append(min(covered / total, 1.0))
     return steps
-
-
-def _whole(value: Any, suppress_below: float | None) -> str:
-    """A count of people in whole persons ("<N" when suppressed)."""
-    number = float(value) if value is not None else np.nan
-    if not np.isfinite(number):
-        return "–"
-    if suppress_below is not None and 0 < number < suppress_below:
-        return f"<{suppress_below:g}"
-    return f"{number:.0f}"
 
 
 def patrol_map(plan: PatrolPlan, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None, print_mode: bool = False,

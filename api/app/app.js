@@ -138,6 +138,16 @@
     return frame;
   }
 
+  /* Poll a job until it ends: ``onProgress(job)`` while it runs, ``onEnd(job)`` once it is done, failed or cancelled. */
+  function pollJob(jobId, onProgress, onEnd, onError) {
+    api('GET', '/jobs/' + jobId).then(function (job) {
+      if (job.status === 'queued' || job.status === 'running') { onProgress(job); setTimeout(function () { pollJob(jobId, onProgress, onEnd, onError); }, 800); return; }
+      onEnd(job);
+    }).catch(onError);
+  }
+
+  function jobText(job) { return t(job.status === 'queued' || job.status === 'running' ? 'running' : job.status) + ' · ' + (job.message || ''); }
+
   function errorBox() { return el('p', {'class': 'error', role: 'alert'}); }
   function fail(box) { return function (e) { box.textContent = e.message; }; }
 
@@ -223,15 +233,11 @@
       }).then(function (run) {
         progress.hidden = false; cancel.hidden = false;
         cancel.onclick = function () { api('POST', '/jobs/' + run.job + '/cancel').catch(fail(box)); };
-        (function poll() {
-          api('GET', '/jobs/' + run.job).then(function (job) {
-            progress.value = job.progress || 0;
-            message.textContent = t(job.status === 'queued' || job.status === 'running' ? 'running' : job.status) + ' · ' + (job.message || '');
-            if (job.status === 'queued' || job.status === 'running') { setTimeout(poll, 800); return; }
-            cancel.hidden = true; submit.disabled = false; progress.hidden = true;
-            if (job.status === 'done') { planView(job.plan_id, result); } else { box.textContent = t(job.status) + ': ' + (job.message || ''); }
-          }).catch(function (e) { submit.disabled = false; fail(box)(e); });
-        })();
+        pollJob(run.job, function (job) { progress.value = job.progress || 0; message.textContent = jobText(job); }, function (job) {
+          message.textContent = jobText(job);
+          cancel.hidden = true; submit.disabled = false; progress.hidden = true;
+          if (job.status === 'done') { planView(job.plan_id, result); } else { box.textContent = t(job.status) + ': ' + (job.message || ''); }
+        }, function (e) { submit.disabled = false; fail(box)(e); });
       }).catch(function (e) { submit.disabled = false; fail(box)(e); });
     });
     view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_scenario')}), form, box, progress, message, cancel]));
@@ -348,14 +354,12 @@
       ev.preventDefault(); out.textContent = ''; box.textContent = '';
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/suggestions', {town: state.me.town, k: Number(k.value), facility_type: facility.value,
                                                                                      standard_min: Number(standard.value), lang: state.lang}).then(function (a) {
-        var covered = a.covered_share_before;
         out.appendChild(el('div', {'class': 'figures'}, [
           el('div', {'class': 'figure'}, [el('span', {text: t('covered_before')}), el('b', {text: pct(a.covered_share_before)})]),
           el('div', {'class': 'figure'}, [el('span', {text: t('covered_after')}), el('b', {text: pct(a.covered_share_after)})])]));
         out.appendChild(table([t('rank'), t('name'), t('adds')], a.sites.map(function (s) {
           return [String(s.rank), s.name, s.adds_persons === null ? '<5' : whole(s.adds_persons)];
         })));
-        void covered;
         out.appendChild(mapFrame(a.map));
       }).catch(fail(box));
     });
@@ -472,10 +476,8 @@
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/hierarchies', {time_limit: 60, n_new_by_level: byLevel}).then(function (sc) {
         return api('POST', '/scenarios/' + sc.id + '/run');
       }).then(function (run) {
-        (function poll() {
-          api('GET', '/jobs/' + run.job).then(function (job) {
-            progress.textContent = t(job.status === 'queued' || job.status === 'running' ? 'running' : job.status) + ' · ' + (job.message || '');
-            if (job.status === 'queued' || job.status === 'running') { setTimeout(poll, 800); return; }
+        pollJob(run.job, function (job) { progress.textContent = jobText(job); }, function (job) {
+            progress.textContent = jobText(job);
             if (job.status !== 'done') { box.textContent = t(job.status) + ': ' + (job.message || ''); return; }
             api('GET', '/plans/' + job.plan_id).then(function (p) {
               out.appendChild(el('p', {'data-solver': '', text: t('solver') + ': ' + solverWords(p.solver)}));
@@ -487,8 +489,7 @@
               out.appendChild(el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('download_geojson'), onclick: function () {
                 download('/plans/' + job.plan_id + '/geojson', 'network-' + job.plan_id + '.geojson').catch(fail(box)); }})]));
             }).catch(fail(box));
-          }).catch(fail(box));
-        })();
+        }, fail(box));
       }).catch(fail(box));
     });
     view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_hierarchy')}), el('p', {'class': 'muted', text: '市级有龙头、镇街有示范、村（社区）有场所'}), form, box, progress, out]));

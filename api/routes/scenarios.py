@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from api import store as db
 from api.deps import PageDep, StateDep, Who, require
-from api.jobs import HierarchyTask, Outcome
+from api.hierarchy import hierarchy_geojson, hierarchy_task
+from api.jobs import Outcome
 from api.schemas import HierarchyIn, ScenarioIn
 from api.snapshots import load_plan
 from api.state import ApiError, State, new_snapshot, public_message, region_at, scenario_of, store_plan, town_id, version_of
@@ -67,16 +68,6 @@ def create_hierarchy(region_id: str, body: HierarchyIn, who: Who, state: StateDe
     return {"id": scenario_id, "region": region_id, "region_version": version_of(region), "scenario": spec}
 
 
-def hierarchy_task(spec: dict) -> HierarchyTask:
-    """The job's task from a stored hierarchy scenario."""
-    from planner.scenario import LevelSpec
-
-    levels = tuple(LevelSpec(lv["name"], tuple(lv["site_types"]), lv["unit_level"], existing_types=tuple(lv["existing_types"]) if lv["existing_types"] else None,
-                             minimum=float(lv["minimum"]), maximum=float("inf") if lv["maximum"] is None else float(lv["maximum"]),
-                             standard_min=float(lv["standard_min"]), weight=float(lv["weight"]), n_new=lv["n_new"]) for lv in spec["levels"])
-    return HierarchyTask(levels, spec["group"], spec["mode"], float(spec["time_limit"]))
-
-
 @router.get("/scenarios")
 def list_scenarios(who: Who, state: StateDep, paging: PageDep, region: Annotated[str | None, Query(max_length=100)] = None) -> dict:
     """Planner: stored scenarios, newest first (paged)."""
@@ -110,22 +101,12 @@ def get_scenario(scenario_id: int, who: Who, state: StateDep) -> dict:
             "created_at": str(row["created_at"])}
 
 
-def _hierarchy_geojson(result: dict) -> str:
-    """A hierarchy result's open sites, every level, as GeoJSON (WGS-84)."""
-    import json
-
-    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-                 "properties": {**{k: v for k, v in s.items() if k not in ("lon", "lat")}, "level": level["name"]}}
-                for level in result.get("levels", []) for s in level["sites"]]
-    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
-
-
 def _job_ended(state: State, job_id: int, outcome: Outcome, scenario_row: dict, caller_id: int) -> None:
     """Store what a job's worker process produced (called once per job)."""
     if outcome.status == "done" and (scenario_row["spec"] or {}).get("kind") == "hierarchy" and outcome.payload is not None:
         plan_id = state.store.add(db.plans, kind="hierarchy", scenario_id=scenario_row["id"], region=scenario_row["region"],
                                   region_version=scenario_row["region_version"], town=None, spec=scenario_row["spec"], payload=outcome.payload,
-                                  geojson=_hierarchy_geojson(outcome.payload), snapshot=None, created_by=caller_id)
+                                  geojson=hierarchy_geojson(outcome.payload), snapshot=None, created_by=caller_id)
         state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
     elif outcome.status == "done" and outcome.snapshot is not None:
         try:
