@@ -79,6 +79,16 @@ class TeamIn(Strict):
     capacity: int | None = Field(None, ge=0, le=100_000)
 
 
+class StopIn(Strict):
+    """A stop added to one shift (e.g. a person reported sleeping rough), visited as required."""
+
+    name: str = Field(min_length=1, max_length=200)
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees, in ``coords``")
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees, in ``coords``")
+    coords: Literal["wgs84", "gcj02", "bd09"] = Field("wgs84", description="coordinate system of lon/lat (gcj02: Amap/Tencent, bd09: Baidu)")
+    service_min: float = Field(10.0, gt=0, le=240, description="minutes spent at the stop")
+
+
 class PatrolIn(Strict):
     """One patrol shift or campaign from a station."""
 
@@ -87,6 +97,7 @@ class PatrolIn(Strict):
     spots: int = Field(30, ge=1, le=200, description="how many of the region's highest-priority patrol spots to visit")
     kinds: list[str] | None = Field(None, max_length=20)
     campaign: Literal["heat", "cold"] | None = None
+    extra_stops: list[StopIn] = Field(default_factory=list, max_length=50, description="stops added for this shift, each visited (or the plan says why not)")
     date: dt.date | None = Field(None, description="the shift's date (YYYY-MM-DD; default today): on the print sheets and the GPX times")
     time_limit: float = Field(5.0, gt=0, le=30, description="seconds of routing search")
     seed: int = Field(0, ge=0, le=2**31 - 1)

@@ -44,6 +44,7 @@ LEVEL_ORDER: tuple[str, ...] = ("city", "town", "community")
 
 PATROL_STOP_KINDS: dict[str, dict[str, str]] = {
     "hotspot": {"zh": "求助热点", "en": "Sighting hotspot"},
+    "reported": {"zh": "群众报告/临时加点", "en": "Reported / added stop"},
     "station": {"zh": "火车站/地铁站", "en": "Station"},
     "bus_station": {"zh": "汽车客运站", "en": "Bus station"},
     "subway_entrance": {"zh": "地铁出入口", "en": "Metro entrance"},

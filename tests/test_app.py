@@ -288,14 +288,26 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
 
 
 def test_patrol_team_plans_tonight_on_a_phone(service, chromium, tmp_path) -> None:
-    base, keys, _ = service
+    base, keys, region = service
     context, page, errors = open_app(chromium, base, PHONE)
     sign_in(page, keys["patrol"])
     page.get_by_label("专项行动").select_option("cold")
     page.get_by_label("巡查点数量").fill("8")
+    # a person reported sleeping rough tonight: a stop added by hand (typed numbers checked in the page first)
+    reported = region.units[region.units["unit_id"] == "town-2"].geometry.iloc[0].representative_point()
+    page.get_by_label("地点名称").fill("热线报告：长椅上有人")
+    page.get_by_label("经度, 纬度").fill("24.9, north")
+    page.get_by_role("button", name="加入本次路线").click()
+    assert "两个数字" in page.locator(".extra-stops p.error").inner_text()
+    page.get_by_label("经度, 纬度").fill(f"{reported.x:.6f}, {reported.y:.6f}")
+    page.locator("#pt-stop-coords").select_option("wgs84")
+    page.get_by_role("button", name="加入本次路线").click()
+    assert "热线报告：长椅上有人" in page.locator("ul.stops").inner_text()
+    assert accessibility_problems(page) == []
     page.get_by_role("button", name="生成路线").click()
     page.wait_for_selector("text=时间表", timeout=60_000)
     assert page.locator("table tbody tr").count() >= 1
+    assert page.locator("td:has-text('热线报告：长椅上有人 · 临时加点')").count() == 1  # visited, marked as added
     shot(page, "patrol-timetable")
     assert no_horizontal_scroll(page)
     with page.expect_download() as download:

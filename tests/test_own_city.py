@@ -340,3 +340,34 @@ def test_the_service_on_a_region_without_roads(full_city, tmp_path) -> None:
     assert sum(len(t["stops"]) for t in body["teams"]) + len(body["unserved"]) == 10
     assert "直线距离" in client.get(f"/patrols/{body['id']}/map?lang=zh", headers=keys["patrol"]).text
     assert "<trk>" in client.get(f"/patrols/{body['id']}/gpx", headers=keys["patrol"]).text
+
+
+def test_a_patrol_visits_a_stop_reported_in_amap_coordinates(full_city, tmp_path) -> None:
+    """A stop added for one shift, its location read off Amap (GCJ-02), lands on its true WGS-84
+    place (≈ 500 m from where the raw numbers would put it) and is visited; one outside the city
+    is refused naming it."""
+    from fastapi.testclient import TestClient
+
+    from api import store as db
+    from api.service import Settings, create_app
+    from geodata.chinacoords import wgs84_to_gcj02
+
+    admin = "pk_admin_for_own_city_0123456789"
+    client = TestClient(create_app(Settings(regions={"city": full_city}, db_url=db.default_db_url(tmp_path), data_dir=tmp_path, admin_key=admin,
+                                            solve_time_cap=10, **UNLIMITED)))
+    station = full_city.sites.loc[full_city.sites["type"] == "rescue_station", "name"].iloc[0]
+    true_place = full_city.units[full_city.units["level"] == "town"].geometry.iloc[4].representative_point()
+    gx, gy = (float(v) for v in wgs84_to_gcj02(true_place.x, true_place.y))
+    assert Geod(ellps="WGS84").inv(true_place.x, true_place.y, gx, gy)[2] > 300  # Amap's numbers are not WGS-84 here
+    body = {"station": station, "teams": [{"name": "夜巡队", "count": 2, "mode": "van"}], "spots": 6,
+            "extra_stops": [{"name": "热线报告：桥底有人露宿", "lon": gx, "lat": gy, "coords": "gcj02", "service_min": 20}]}
+    made = client.post("/regions/city/patrols", json=body, headers={"X-API-Key": admin})
+    assert made.status_code == 201, made.text
+    visited = [s for t in made.json()["teams"] for s in t["stops"] if s["name"] == "热线报告：桥底有人露宿"]
+    assert len(visited) == 1 and visited[0]["required"] is True
+    geo = client.get(f"/patrols/{made.json()['id']}/geojson", headers={"X-API-Key": admin}).json()
+    point = next(f["geometry"]["coordinates"] for f in geo["features"] if f["properties"].get("name") == "热线报告：桥底有人露宿" and f["geometry"]["type"] == "Point")
+    assert Geod(ellps="WGS84").inv(true_place.x, true_place.y, point[0], point[1])[2] < 2  # converted to WGS-84
+    far = {**body, "extra_stops": [{"name": "广州某处", "lon": 113.26, "lat": 23.13}]}
+    refused = client.post("/regions/city/patrols", json=far, headers={"X-API-Key": admin})
+    assert refused.status_code == 422 and "广州某处" in refused.json()["detail"] and refused.json().get("field") == "extra_stops"

@@ -133,6 +133,7 @@ def test_each_reason_names_the_constraint_that_binds(sample_region, depot) -> No
     by_capacity = _dropped(full, "capacity:")
     assert len(by_capacity) == 6 and len(full.unserved) == 6
     assert all("it needs 3, 巡查 carries 12" in r for r in full.unserved["reason"])
+    assert all(r.startswith("物资不足") and "需要 3 份，巡查可带 12 份" in r for r in full.unserved["reason_zh"])
     unlimited = plan_patrols(sample_region, stops, depot, [Team("巡查", name, count=1, shift=SHIFT)], seed=0)
     assert len(unlimited.unserved) == 0
     # round length: at most 25 minutes out
@@ -164,6 +165,9 @@ def test_window_outside_shift_and_capacity_reasons(sample_region, depot) -> None
     reasons = dict(zip(plan.unserved["name"], plan.unserved["reason"]))
     assert reasons[stops["name"].iloc[1]] == "its time window (09:00 (+1)–10:00 (+1)) lies outside the shift (20:00–02:00 (+1))"
     assert reasons[stops["name"].iloc[2]].startswith("over capacity: needs 50 supplies, a team carries 10")
+    in_chinese = dict(zip(plan.unserved["name"], plan.unserved["reason_zh"]))  # the same reasons, made in Chinese
+    assert in_chinese[stops["name"].iloc[1]] == "其时间窗（09:00 (+1)–10:00 (+1)）不在班次（20:00–02:00 (+1)）之内"
+    assert in_chinese[stops["name"].iloc[2]].startswith("超出携带量：需要 50 份物资，每队只能带 10 份")
     stops["required"] = [False, True, False, False]
     with pytest.raises(InfeasibleProblem, match=stops["name"].iloc[1]):
         plan_patrols(sample_region, stops, depot, teams)
@@ -296,6 +300,7 @@ def test_short_elders_name_capacity_or_visiting_days() -> None:
     assert plan.summary["elders_with_all_visits"] == 7
     reasons = set(plan.unserved["reason"])
     assert reasons == {"every visitor within 30 min is full: at capacity (3 elders); out of visiting days (4 open days × 2 visits a day ÷ 2 visits per elder = 4 elders)"}
+    assert set(plan.unserved["reason_zh"]) == {"30 分钟路程内的探访人员都已排满：已满员（3 人）；探访日不够（4 个探访日 × 每天 2 次 ÷ 每人 2 次 = 4 人）"}
 
 
 def test_visitors_are_based_at_existing_facilities_only(sample_region) -> None:
@@ -340,7 +345,7 @@ def test_visit_calendar_meets_frequencies_on_available_days() -> None:
     assert (cal.groupby(["visitor", "date"]).size() <= 6).all()
     # unreachable elders are reported with a reason
     for elder in np.flatnonzero(~a.assigned):
-        assert "within" in missing[int(elder)] or "capacity" in missing[int(elder)]
+        assert "within" in missing[int(elder)].en or "capacity" in missing[int(elder)].en
 
 
 def test_home_visits_on_real_streets(sample_region) -> None:

@@ -35,7 +35,10 @@
       visits_per_month: '每人每月探访次数', visitor_capacity: '每名探访人员负责人数', download_calendar: '下载探访日历', elder: '老人（建筑编号）',
       bases_note: '说明', tab_hierarchy: '三级网络', level: '层级', unit_level: '按单位', hierarchy_run: '计算三级网络',
       level_flagship: '市级龙头', level_town_centre: '镇街示范', level_community_venue: '村（社区）场所', per_city: '全市', per_town: '每镇街', per_community: '每村（社区）',
-      sites: '设施（现有/新增）', new_per_level: '新增上限（空 = 不限）'
+      sites: '设施（现有/新增）', new_per_level: '新增上限（空 = 不限）', extra_stops: '临时加点（如热线报告的露宿人员位置）', stop_name: '地点名称',
+      lonlat: '经度, 纬度', lonlat_help: '例如从高德地图复制的“113.7518, 23.0207”；请选对坐标系（高德/腾讯为 GCJ-02，百度为 BD-09）。',
+      gcj02: 'GCJ-02（高德/腾讯）', bd09: 'BD-09（百度）', add_stop: '加入本次路线', remove: '移除', stop_needs_name: '请填写地点名称',
+      stop_needs_lonlat: '请填写“经度, 纬度”两个数字', added: '临时加点', not_visited: '未能到达的点及原因'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -64,7 +67,10 @@
       download_calendar: 'Download the calendar', elder: 'Elder (building id)', bases_note: 'Note', tab_hierarchy: 'Three-level network',
       level: 'Level', unit_level: 'Per', hierarchy_run: 'Plan the network', level_flagship: 'City flagship', level_town_centre: 'Town centre',
       level_community_venue: 'Community venue', per_city: 'city', per_town: 'town', per_community: 'community', sites: 'Facilities (existing/new)',
-      new_per_level: 'New at most (empty = no limit)'
+      new_per_level: 'New at most (empty = no limit)', extra_stops: 'Stops to add (e.g. a person reported sleeping rough)', stop_name: 'Place name',
+      lonlat: 'Longitude, latitude', lonlat_help: 'e.g. "113.7518, 23.0207" copied from Amap; choose the right system (Amap/Tencent: GCJ-02, Baidu: BD-09).',
+      gcj02: 'GCJ-02 (Amap/Tencent)', bd09: 'BD-09 (Baidu)', add_stop: 'Add to this round', remove: 'Remove', stop_needs_name: 'Give the place a name',
+      stop_needs_lonlat: 'Give two numbers: "longitude, latitude"', added: 'added', not_visited: 'Stops not reached, and why'
     }
   };
   var FACILITIES = {
@@ -147,6 +153,9 @@
   }
 
   function jobText(job) { return t(job.status === 'queued' || job.status === 'running' ? 'running' : job.status) + ' · ' + (job.message || ''); }
+
+  /* A reason from the planner in the page's language (older stored plans have English only). */
+  function reasonText(row) { return state.lang === 'zh' && row.reason_zh ? row.reason_zh : row.reason; }
 
   function errorBox() { return el('p', {'class': 'error', role: 'alert'}); }
   function fail(box) { return function (e) { box.textContent = e.message; }; }
@@ -428,21 +437,51 @@
     var day = el('input', {type: 'date', value: new Date().toISOString().slice(0, 10)});
     var box = errorBox();
     var out = el('div');
+    var added = [];
+    var stopName = el('input', {type: 'text', maxlength: 200});
+    var stopAt = el('input', {type: 'text', inputmode: 'decimal', placeholder: '113.7518, 23.0207', 'aria-describedby': 'pt-stop-help'});
+    var stopCoords = select({wgs84: ['WGS-84 (GPS)', 'WGS-84 (GPS)'], gcj02: [t('gcj02'), t('gcj02')], bd09: [t('bd09'), t('bd09')]}, 'gcj02');
+    var stopList = el('ul', {'class': 'stops', 'aria-live': 'polite'});
+    var stopBox = errorBox();
+    function listStops() {
+      stopList.textContent = '';
+      added.forEach(function (s, k) {
+        stopList.appendChild(el('li', {}, [s.name + ' (' + s.lon + ', ' + s.lat + ', ' + s.coords + ') ',
+          el('button', {type: 'button', 'class': 'secondary', text: t('remove'), 'aria-label': t('remove') + ' ' + s.name, onclick: function () { added.splice(k, 1); listStops(); }})]));
+      });
+    }
+    var addStop = el('button', {type: 'button', 'class': 'secondary', text: t('add_stop'), onclick: function () {
+      stopBox.textContent = '';
+      var parts = stopAt.value.split(/[,，\s]+/).filter(function (x) { return x !== ''; }).map(Number);
+      if (!stopName.value.trim()) { stopBox.textContent = t('stop_needs_name'); stopName.focus(); return; }
+      if (parts.length !== 2 || !isFinite(parts[0]) || !isFinite(parts[1]) || Math.abs(parts[0]) > 180 || Math.abs(parts[1]) > 90) {
+        stopBox.textContent = t('stop_needs_lonlat'); stopAt.focus(); return;
+      }
+      added.push({name: stopName.value.trim(), lon: parts[0], lat: parts[1], coords: stopCoords.value});
+      stopName.value = ''; stopAt.value = ''; listStops();
+    }});
+    var extra = el('fieldset', {'class': 'extra-stops'}, [el('legend', {text: t('extra_stops')}),
+      field('pt-stop-name', t('stop_name'), stopName), field('pt-stop-at', t('lonlat'), stopAt), field('pt-stop-coords', t('coords'), stopCoords),
+      el('p', {id: 'pt-stop-help', 'class': 'muted', text: t('lonlat_help')}), addStop, stopBox, stopList]);
     var form = el('form', {'class': 'grid'}, [field('pt-region', t('region'), region), field('pt-date', t('date'), day), field('pt-teams', t('teams'), teams), field('pt-mode', t('mode'), mode),
       field('pt-start', t('shift_start'), start), field('pt-end', t('shift_end'), end), field('pt-campaign', t('campaign'), campaign),
-      field('pt-spots', t('spots'), spots), el('div', {}, [el('button', {type: 'submit', text: t('plan_round')})])]);
+      field('pt-spots', t('spots'), spots), extra, el('div', {}, [el('button', {type: 'submit', text: t('plan_round')})])]);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault(); out.textContent = ''; box.textContent = '';
       var body = {station: state.me.station, teams: [{name: '巡查队', count: Number(teams.value), mode: mode.value, shift_start: start.value, shift_end: end.value}],
-                  spots: Number(spots.value)};
+                  spots: Number(spots.value), extra_stops: added.slice()};
       if (campaign.value) { body.campaign = campaign.value; }
       if (day.value) { body.date = day.value; }
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/patrols', body).then(function (p) {
         out.appendChild(el('h3', {text: t('timetable')}));
         p.teams.forEach(function (team) {
           out.appendChild(el('h3', {text: team.team + ' · ' + team.departure + ' → ' + team['return']}));
-          out.appendChild(table([t('order'), t('stop'), t('arrival')], team.stops.map(function (s) { return [String(s.order), s.name, s.arrival]; })));
+          out.appendChild(table([t('order'), t('stop'), t('arrival')], team.stops.map(function (s) { return [String(s.order), s.name + (s.kind === 'reported' ? ' · ' + t('added') : ''), s.arrival]; })));
         });
+        if ((p.unserved || []).length) {
+          out.appendChild(el('h3', {text: t('not_visited')}));
+          out.appendChild(table([t('stop'), t('reason')], p.unserved.map(function (u) { return [u.name, reasonText(u)]; })));
+        }
         var sheet = null;
         out.appendChild(el('div', {'class': 'actions'}, [
           el('button', {type: 'button', 'class': 'secondary', text: t('download_gpx'), onclick: function () { download('/patrols/' + p.id + '/gpx', 'patrol-' + p.id + '.gpx').catch(fail(box)); }}),
@@ -518,7 +557,7 @@
         if (s.bases_note) { out.appendChild(el('p', {'class': 'muted', text: t('bases_note') + ': ' + pick([s.bases_note.zh, s.bases_note.en])})); }
         if (v.unserved.length) {
           out.appendChild(el('h3', {text: t('short')}));
-          out.appendChild(table([t('elder'), t('reason')], v.unserved.map(function (u) { return [String(u.elder_name), String(u.reason)]; })));
+          out.appendChild(table([t('elder'), t('reason')], v.unserved.map(function (u) { return [String(u.elder_name), String(reasonText(u))]; })));
         }
         out.appendChild(el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('download_calendar'), onclick: function () {
           download('/visits/' + v.id + '/calendar?format=csv', 'visits-' + v.id + '.csv').catch(fail(box)); }})]));

@@ -4,12 +4,12 @@ cap), stored as snapshots; GeoJSON, GPX and maps are drawn from what was stored.
 from __future__ import annotations
 
 import datetime
-
 import json
 from pathlib import Path
 from typing import Annotated
 
 import geopandas as gpd
+import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
@@ -25,7 +25,8 @@ from geodata.export import gpx_xml
 from geodata.region import Region
 from maps.base import render_html
 from maps.views import patrol_map
-from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots
+from geodata.chinacoords import to_wgs84
+from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots, with_added_stops
 
 router = APIRouter(tags=["patrols"])
 
@@ -41,6 +42,19 @@ def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gp
     stops = stops_from_spots(spots, limit=body.spots, kinds=tuple(body.kinds) if body.kinds else None)
     if len(stops) == 0:
         raise ApiError(422, "no patrol spot of the requested kinds", "kinds")
+    if body.extra_stops:
+        lon, lat = np.array([s.lon for s in body.extra_stops]), np.array([s.lat for s in body.extra_stops])
+        for system in {s.coords for s in body.extra_stops} - {"wgs84"}:
+            mine = np.array([s.coords == system for s in body.extra_stops])
+            lon[mine], lat[mine] = to_wgs84(lon[mine], lat[mine], system)
+        try:
+            stops = with_added_stops(stops, [s.name for s in body.extra_stops], lon, lat, service_min=[s.service_min for s in body.extra_stops])
+        except ValueError as exc:
+            raise ApiError(422, str(exc), "extra_stops") from exc
+        inside = stops.tail(len(body.extra_stops)).intersects(region.boundary.buffer(0.002)).to_numpy()
+        if not inside.all():
+            bad = [s.name for s, ok in zip(body.extra_stops, inside) if not ok]
+            raise ApiError(422, f"added stop(s) outside region '{region.name}': {', '.join(bad[:5])} (check the coordinate system)", "extra_stops")
     if body.campaign:
         stops = apply_campaign(stops, spots, CAMPAIGNS[body.campaign])
     teams = [Team(t.name, body.station, count=t.count, mode=t.mode, shift=(t.shift_start.replace("：", ":"), t.shift_end.replace("：", ":")),

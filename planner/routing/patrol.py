@@ -30,13 +30,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from geodata.projection import WGS84, lonlat_to_xy, xy_to_lonlat
 from geodata.region import Region
 from geodata.vocabulary import CAMPAIGN_NAMES, COST_KINDS, PATROL_STOP_KINDS, TEAM_MODES
 from planner.travel.costs import NetworkCosts, StraightLineCosts
 from planner.location.problem import InfeasibleProblem
+from planner.reasons import NO_REASON, Reason, joined
 from planner.travel.region import points_xy, travel_engine
 from planner.routing.vrp import Fleet, RoutingProblem, solve_routes
 
@@ -184,7 +185,7 @@ def apply_campaign(stops: gpd.GeoDataFrame, spots: gpd.GeoDataFrame | None, camp
 
 
 KIND_PRIORITY: dict[str, int] = {
-    "hotspot": 5, "station": 5, "underpass": 5, "bridge": 4, "bus_station": 4, "shelter": 4,
+    "reported": 5, "hotspot": 5, "station": 5, "underpass": 5, "bridge": 4, "bus_station": 4, "shelter": 4,
     "park": 3, "marketplace": 3, "subway_entrance": 3, "place_of_worship": 2, "toilets": 2, "drinking_water": 1,
 }
 """Default priority (1–5) of a stop by kind, when records give none: stations, underpasses and
@@ -209,6 +210,37 @@ def stops_from_spots(spots: gpd.GeoDataFrame, *, limit: int | None = None, kinds
     if limit is not None:
         out = out.head(limit)
     return out.reset_index(drop=True)
+
+
+def with_added_stops(stops: gpd.GeoDataFrame, names: list[str], lon: ArrayLike, lat: ArrayLike, *,
+                     service_min: ArrayLike | float = DEFAULT_SERVICE_MIN, required: bool = True) -> gpd.GeoDataFrame:
+    """``stops`` plus stops added for one shift (WGS-84 degrees), e.g. a person reported sleeping
+    rough by a hotline call: kind ``reported``, the highest priority, ``required`` by default (the
+    plan then visits them or says why it cannot), ``service_min`` minutes at each.
+
+    Raises ValueError naming the stop when a name is empty or repeats a stop already there.
+    """
+    lon, lat = np.asarray(lon, dtype=float).ravel(), np.asarray(lat, dtype=float).ravel()
+    if not (len(names) == len(lon) == len(lat)):
+        raise ValueError(f"added stops: {len(names)} names for {len(lon)} longitudes and {len(lat)} latitudes")
+    if not len(names):
+        return stops
+    known = set(stops["name"].astype(str)) if len(stops) else set()
+    for k, name in enumerate(names):
+        if not str(name).strip():
+            raise ValueError(f"added stop {k + 1} has no name")
+        if str(name) in known:
+            raise ValueError(f"added stop '{name}' has the name of a stop already on the round")
+        known.add(str(name))
+        if not (np.isfinite(lon[k]) and np.isfinite(lat[k]) and -180 <= lon[k] <= 180 and -90 <= lat[k] <= 90):
+            raise ValueError(f"added stop '{name}' has no valid longitude/latitude")
+    added = gpd.GeoDataFrame({
+        "spot_id": [f"added-{k + 1}" for k in range(len(names))], "name": [str(n) for n in names], "kind": "reported",
+        "priority": KIND_PRIORITY["reported"], "service_min": np.broadcast_to(np.asarray(service_min, dtype=float), len(names)).copy(),
+        "required": bool(required),
+    }, geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
+    out = pd.concat([stops, added], ignore_index=True) if len(stops) else added
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=stops.crs or WGS84)
 
 
 def hotspot_stops(hotspots: pd.DataFrame, crs: str) -> gpd.GeoDataFrame:
@@ -514,7 +546,8 @@ def plan_patrols(
     routes_out: list[PatrolRoute] = []
     stop_ids = stops["spot_id"].astype(str) if "spot_id" in stops else pd.Series([f"stop-{i + 1}" for i in range(n_stop)])
     unserved_rows = [
-        {"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]), "reason": reasons[i]}
+        {"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]), "required": bool(required[i]),
+         "reason": reasons[i].en, "reason_zh": reasons[i].zh}
         for i in range(n_stop) if reasons[i]
     ]
     solution = None
@@ -539,7 +572,7 @@ def plan_patrols(
             reason = _why_left_out(i, solution.routes, fleets, travel, modes, windows * 60, service_min.to_numpy() * 60, load, n_dep, keep,
                                    float(priority.iloc[i]), visited_priority)
             unserved_rows.append({"stop_id": stop_ids.iloc[i], "name": names[i], "kind": kinds.iloc[i], "priority": float(priority.iloc[i]),
-                                  "required": False, "reason": reason})
+                                  "required": False, "reason": reason.en, "reason_zh": reason.zh})
         for route in solution.routes:
             team = teams[route.fleet]
             mode = team.mode
@@ -567,7 +600,7 @@ def plan_patrols(
                 team=label, mode=mode, depot=team.depot, stops=pd.DataFrame(rows), legs=legs, leg_minutes=leg_min, leg_metres=leg_m,
                 departure_min=route.departure / 60, return_min=route.return_time / 60, load=route.load,
             ))
-    unserved = pd.DataFrame(unserved_rows, columns=["stop_id", "name", "kind", "priority", "required", "reason"])
+    unserved = pd.DataFrame(unserved_rows, columns=["stop_id", "name", "kind", "priority", "required", "reason", "reason_zh"])
     unserved = unserved.sort_values(["priority", "name"], ascending=[False, True]).reset_index(drop=True)
     depot_frame = gpd.GeoDataFrame({"name": depot_names}, geometry=depots.to_crs(WGS84).geometry.to_numpy() if depots.crs is not None else depots.geometry.to_numpy(), crs=WGS84)
     visited = sum(len(r.stops) for r in routes_out)
@@ -619,11 +652,12 @@ def _schedule(seq: list[int], f: Fleet, seconds: NDArray, windows_s: NDArray, se
     return ""
 
 
-_LIMIT_WORDS = {"window": "its time window", "shift": "the end of the shift", "duration": "the teams' maximum round length"}
+_LIMIT_WORDS = {"window": Reason("its time window", "其时间窗"), "shift": Reason("the end of the shift", "班次结束"),
+               "duration": Reason("the teams' maximum round length", "每队最长巡查时间")}
 
 
 def _why_left_out(i: int, routes: list, fleets: list[Fleet], travel: dict[str, tuple], modes: list[str], windows_s: NDArray,
-                  service_s: NDArray, load: NDArray, n_dep: int, keep: NDArray, prio: float, visited_priority: list[float]) -> str:
+                  service_s: NDArray, load: NDArray, n_dep: int, keep: NDArray, prio: float, visited_priority: list[float]) -> Reason:
     """Why a stop that some team could serve alone is not in the plan: the constraint that binds.
 
     Stop ``i`` is tried at every position of every team's round (and in the rounds of teams left
@@ -648,16 +682,18 @@ def _why_left_out(i: int, routes: list, fleets: list[Fleet], travel: dict[str, t
         else:
             limits |= results
     if fits:
-        return (f"it fits into {fits[0].name}'s round, but the search left it out (it stopped at its time limit; "
-                f"a longer search may add it)")
+        return Reason(f"it fits into {fits[0].name}'s round, but the search left it out (it stopped at its time limit; a longer search may add it)",
+                      f"本可排入{fits[0].name}的路线，但搜索在时间上限内未选它（延长搜索时间可能加入）")
     if time_fits_but_full:
         f = time_fits_but_full[0]
-        return f"capacity: the teams with time for it carry no more supplies (it needs {int(load[i])}, {f.name} carries {f.capacity})"
-    which = " and ".join(_LIMIT_WORDS[x] for x in sorted(limits) if x in _LIMIT_WORDS) or "the shifts"
+        return Reason(f"capacity: the teams with time for it carry no more supplies (it needs {int(load[i])}, {f.name} carries {f.capacity})",
+                      f"物资不足：有时间去的队伍已无余量（需要 {int(load[i])} 份，{f.name}可带 {f.capacity} 份）")
+    named = [_LIMIT_WORDS[x] for x in sorted(limits) if x in _LIMIT_WORDS]
+    which = Reason(" and ".join(w.en for w in named) or "the shifts", "、".join(w.zh for w in named) or "班次结束")
     lower = [p for p in visited_priority if p < prio]
-    ranked = (f"no visited stop has a lower priority than its {prio:g}" if not lower
-              else f"{len(lower)} visited stop(s) of lower priority lie on the teams' way")
-    return f"time: no team's round has room for it before {which} ({ranked})"
+    ranked = (Reason(f"no visited stop has a lower priority than its {prio:g}", f"已到访的点优先级都不低于它的 {prio:g}") if not lower
+              else Reason(f"{len(lower)} visited stop(s) of lower priority lie on the teams' way", f"有 {len(lower)} 个优先级更低的点顺路到访"))
+    return Reason(f"time: no team's round has room for it before {which.en} ({ranked.en})", f"时间不够：在{which.zh}之前没有队伍的路线排得下它（{ranked.zh}）")
 
 
 def _unservable(
@@ -669,7 +705,7 @@ def _unservable(
     load: NDArray[np.int64],
     n_dep: int,
 ) -> list[str]:
-    """Per stop: "" if some team could serve it alone, else why no team can."""
+    """Per stop: NO_REASON if some team could serve it alone, else why no team can."""
     return [_why_unservable(i, fleets, travel, modes, windows_s, service_s, load, n_dep) for i in range(len(windows_s))]
 
 
@@ -682,37 +718,41 @@ def _why_unservable(
     service_s: NDArray[np.float64],
     load: NDArray[np.int64],
     n_dep: int,
-) -> str:
-    """Empty string if some team could serve stop ``i`` on its own, else every reason why none can."""
+) -> Reason:
+    """NO_REASON if some team could serve stop ``i`` on its own, else every reason why none can."""
     loc = n_dep + i
-    why: set[str] = set()
+    why: set[Reason] = set()
     for f in fleets:
         seconds, _, _, too_far = travel[modes[f.profile]]
         if too_far[loc]:
-            why.add("unreachable: too far from any road")
+            why.add(Reason("unreachable: too far from any road", "无法到达：离道路太远"))
             continue
         go, back = seconds[f.depot, loc], seconds[loc, f.depot]
         if not (np.isfinite(go) and np.isfinite(back)):
-            why.add("unreachable on the road network from its team's depot")
+            why.add(Reason("unreachable on the road network from its team's depot", "从队伍所在站点经路网无法到达"))
             continue
         if f.capacity is not None and load[i] > f.capacity:
-            why.add(f"over capacity: needs {int(load[i])} supplies, a team carries {f.capacity}")
+            why.add(Reason(f"over capacity: needs {int(load[i])} supplies, a team carries {f.capacity}",
+                           f"超出携带量：需要 {int(load[i])} 份物资，每队只能带 {f.capacity} 份"))
             continue
         # earliest service start, then back at the depot; a late departure avoids waiting
         arrive = max(f.shift[0] + go, windows_s[i, 0])
         alone = go + service_s[i] + back
         if f.max_duration is not None and alone > f.max_duration:
-            why.add(f"a round to it alone takes {alone / 60:.0f} min, longer than the team's maximum of {f.max_duration / 60:g} min")
+            why.add(Reason(f"a round to it alone takes {alone / 60:.0f} min, longer than the team's maximum of {f.max_duration / 60:g} min",
+                           f"单独往返也要 {alone / 60:.0f} 分钟，超过每队最长 {f.max_duration / 60:g} 分钟"))
             continue
         if windows_s[i, 0] + service_s[i] + back > f.shift[1] or windows_s[i, 1] < f.shift[0]:
-            why.add(f"its time window ({clock(windows_s[i, 0] / 60)}–{clock(windows_s[i, 1] / 60)}) lies outside the shift "
-                    f"({clock(f.shift[0] / 60)}–{clock(f.shift[1] / 60)})")
+            window, shift = f"{clock(windows_s[i, 0] / 60)}–{clock(windows_s[i, 1] / 60)}", f"{clock(f.shift[0] / 60)}–{clock(f.shift[1] / 60)}"
+            why.add(Reason(f"its time window ({window}) lies outside the shift ({shift})", f"其时间窗（{window}）不在班次（{shift}）之内"))
             continue
         if arrive > windows_s[i, 1]:
-            why.add(f"its time window ends ({clock(windows_s[i, 1] / 60)}) before a team can arrive ({clock(arrive / 60)})")
+            why.add(Reason(f"its time window ends ({clock(windows_s[i, 1] / 60)}) before a team can arrive ({clock(arrive / 60)})",
+                           f"其时间窗 {clock(windows_s[i, 1] / 60)} 结束，队伍最早 {clock(arrive / 60)} 才能到达"))
             continue
         if arrive + service_s[i] + back > f.shift[1]:
-            why.add(f"a team cannot visit it and be back by the end of its shift ({clock(f.shift[1] / 60)})")
+            why.add(Reason(f"a team cannot visit it and be back by the end of its shift ({clock(f.shift[1] / 60)})",
+                           f"到访后无法在班次结束（{clock(f.shift[1] / 60)}）前返回"))
             continue
-        return ""
-    return "; ".join(sorted(why))
+        return NO_REASON
+    return joined(why)

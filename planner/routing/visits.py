@@ -28,6 +28,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 
+from planner.reasons import Reason, joined
 from planner.location.mip import solve_mip
 from planner.location.problem import InfeasibleProblem
 
@@ -47,7 +48,7 @@ class VisitAssignment:
     travel_min: NDArray[np.float64]
     load: NDArray[np.int64]
     cap: NDArray[np.int64]
-    unassigned_reason: dict[int, str] = field(default_factory=dict)
+    unassigned_reason: dict[int, Reason] = field(default_factory=dict)
 
     @property
     def assigned(self) -> NDArray[np.bool_]:
@@ -78,7 +79,7 @@ def assign_visitors(
     *,
     max_travel_min: float = 30.0,
     balance_slack: float = 0.1,
-    limit_reason: list[str] | None = None,
+    limit_reason: list[Reason] | None = None,
     time_limit: float = 60.0,
 ) -> VisitAssignment:
     """Balanced least-travel assignment of elders to visitors.
@@ -110,7 +111,8 @@ def assign_visitors(
     v, e, c = pairs_visitor[ok], pairs_elder[ok], pairs_seconds[ok]
     reachable = np.zeros(n_elders, bool)
     reachable[e] = True
-    reasons: dict[int, str] = {int(i): f"no visitor lives within {max_travel_min:g} min" for i in np.flatnonzero(~reachable)}
+    nobody = Reason(f"no visitor lives within {max_travel_min:g} min", f"{max_travel_min:g} 分钟路程内没有探访人员")
+    reasons: dict[int, Reason] = {int(i): nobody for i in np.flatnonzero(~reachable)}
     visitor = np.full(n_elders, -1, np.int64)
     travel = np.full(n_elders, np.nan)
     caps = balanced_caps(int(reachable.sum()), capacity, balance_slack)
@@ -125,9 +127,8 @@ def assign_visitors(
         travel[e[chosen]] = c[chosen] / 60.0
     for i in np.flatnonzero(reachable & (visitor < 0)):
         near = sorted(set(v[e == i].tolist()))
-        why = [limit_reason[k] if limit_reason else "at capacity" for k in near]
-        words = sorted(set(why))
-        reasons[int(i)] = f"every visitor within {max_travel_min:g} min is full: " + "; ".join(words)
+        words = joined(limit_reason[k] if limit_reason else Reason("at capacity", "已满员") for k in near)
+        reasons[int(i)] = Reason(f"every visitor within {max_travel_min:g} min is full: {words.en}", f"{max_travel_min:g} 分钟路程内的探访人员都已排满：{words.zh}")
     load = np.bincount(visitor[visitor >= 0], minlength=n_visitors).astype(np.int64)
     return VisitAssignment(visitor, travel, load, caps, reasons)
 
@@ -167,7 +168,7 @@ def visit_calendar(
     year: int,
     month: int,
     max_visits_per_day: int = 4,
-) -> tuple[pd.DataFrame, dict[int, str]]:
+) -> tuple[pd.DataFrame, dict[int, Reason]]:
     """Dates of every visit in a month.
 
     Parameters
@@ -196,7 +197,8 @@ def visit_calendar(
         raise ValueError(f"elder {int(np.flatnonzero(frequency < 0)[0])}: visit frequency must be ≥ 0")
     if (frequency > len(days)).any():
         raise ValueError(f"elder {int(np.flatnonzero(frequency > len(days))[0])}: more visits than days in the month")
-    rows, missing = [], {}
+    rows: list[dict] = []
+    missing: dict[int, Reason] = {}
     for vis in range(len(available_weekdays)):
         open_days = [k for k, d in enumerate(days) if d.weekday() in available_weekdays[vis]]
         mine = np.flatnonzero(assignment.visitor == vis)
@@ -222,12 +224,12 @@ def visit_calendar(
                 chosen.append(day)
                 used[day] += 1
             if len(chosen) < f:
-                missing[int(elder)] = f"its visitor has only room for {len(chosen)} of {f} visits this month"
+                missing[int(elder)] = Reason(f"its visitor has only room for {len(chosen)} of {f} visits this month", f"其探访人员本月只排得出 {f} 次中的 {len(chosen)} 次")
             for n, day in enumerate(sorted(chosen), start=1):
                 rows.append({"elder": int(elder), "visitor": vis, "visit": n, "date": days[day], "weekday": WEEKDAYS_ZH[days[day].weekday()]})
     for elder in np.flatnonzero(assignment.visitor < 0):
         if frequency[elder] > 0:
-            missing[int(elder)] = assignment.unassigned_reason.get(int(elder), "no visitor assigned")
+            missing[int(elder)] = assignment.unassigned_reason.get(int(elder), Reason("no visitor assigned", "未分配探访人员"))
     table = pd.DataFrame(rows, columns=["elder", "visitor", "visit", "date", "weekday"])
     return table.sort_values(["date", "visitor", "elder"]).reset_index(drop=True), missing
 
@@ -323,8 +325,9 @@ def plan_home_visits(
     day_room = open_days * max_visits_per_day // typical
     stated = capacity.astype(np.int64).to_numpy()
     cap = np.minimum(stated, day_room)
-    limit_reason = [f"out of visiting days ({n} open days × {max_visits_per_day} visits a day ÷ {typical} visits per elder = {r} elders)"
-                    if r < c else f"at capacity ({c} elders)" for n, r, c in zip(open_days, day_room, stated)]
+    limit_reason = [Reason(f"out of visiting days ({n} open days × {max_visits_per_day} visits a day ÷ {typical} visits per elder = {r} elders)",
+                           f"探访日不够（{n} 个探访日 × 每天 {max_visits_per_day} 次 ÷ 每人 {typical} 次 = {r} 人）")
+                    if r < c else Reason(f"at capacity ({c} elders)", f"已满员（{c} 人）") for n, r, c in zip(open_days, day_room, stated)]
     v, e, s = travel_pairs
     assignment = assign_visitors(np.asarray(v), np.asarray(e), np.asarray(s, float), len(visitors), len(elders), cap,
                                  max_travel_min=max_travel_min, balance_slack=balance_slack, limit_reason=limit_reason)
@@ -337,7 +340,8 @@ def plan_home_visits(
         "travel_min": np.round(assignment.travel_min, 1),
         "visits_planned": np.bincount(table["elder"].to_numpy(int), minlength=len(elders)) if len(table) else np.zeros(len(elders), int),
     })
-    unserved = pd.DataFrame([{"elder": k, "elder_name": names_e[k], "reason": why} for k, why in sorted(missing.items())], columns=["elder", "elder_name", "reason"])
+    unserved = pd.DataFrame([{"elder": k, "elder_name": names_e[k], "reason": why.en, "reason_zh": why.zh} for k, why in sorted(missing.items())],
+                            columns=["elder", "elder_name", "reason", "reason_zh"])
     load = assignment.load
     visitor_table = pd.DataFrame({
         "visitor": np.arange(len(visitors)), "name": names_v, "capacity": capacity.astype(int).to_numpy(), "cap_used": cap,
