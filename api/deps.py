@@ -34,6 +34,7 @@ def caller(request: Request, key: Annotated[str | None, Depends(key_header)]) ->
 
 Who = Annotated[Caller, Depends(caller)]
 StateDep = Annotated[State, Depends(get_state)]
+Lang = Annotated[str, Query(pattern="^(zh|en)$", description="language of labels and texts: zh (default) or en")]
 
 
 def require(who: Caller, *roles: str) -> None:

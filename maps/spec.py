@@ -101,9 +101,14 @@ class Layer:
                 item["label_level"] = "community" if label_level == "community" else "town"
         self.features.append(item)
 
-    def circle(self, lon: float, lat: float, radius_px: float, style: Style, *, tooltip: Any = None, popup: Popup | None = None, name: Any = None) -> None:
-        """A circle of ``radius_px`` screen pixels."""
-        self.features.append(self._texts({"k": "c", "at": _point(lon, lat), "radius": round(float(radius_px), 2), "style": _checked(style)}, tooltip, popup, name))
+    def circle(self, lon: float, lat: float, radius_px: float, style: Style, *, tooltip: Any = None, popup: Popup | None = None, name: Any = None,
+               pick: str | None = None) -> None:
+        """A circle of ``radius_px`` screen pixels.  ``pick``: an id the page reports to the page
+        embedding it when the circle is clicked or chosen with the keyboard (see MapSpec.pick)."""
+        item = self._texts({"k": "c", "at": _point(lon, lat), "radius": round(float(radius_px), 2), "style": _checked(style)}, tooltip, popup, name)
+        if pick is not None:
+            item["pick"] = str(pick)
+        self.features.append(item)
 
     def marker(self, lon: float, lat: float, *, colour: str, glyph: str | None = None, number: int | None = None, size_px: int = 26,
                label_px: int = 12, tooltip: Any = None, popup: Popup | None = None, name: Any = None) -> None:
@@ -200,6 +205,10 @@ class MapSpec:
     """Print sheets; when there are any the page shows them instead of the map."""
     tiled: dict | None = None
     """Layers drawn from the map's own vector tiles (city scale): ``{"id", "max_zoom", "layers": [...]}``."""
+    pick: dict | None = None
+    """Picking mode: clicking a feature with a ``pick`` id posts ``{"type": "planner-pick", "site": id}``
+    to the embedding page, which answers ``{"type": "planner-picked", "states": {id: state}}``;
+    each state is drawn with ``pick["styles"][state]`` (``{"keep": {...}, "forbid": {...}}``)."""
 
     def layer(self, name: str | None, *, show: bool = True, control: bool = True, declutter: bool = False) -> Layer:
         """A new layer, drawn in the order added."""
@@ -231,6 +240,8 @@ class MapSpec:
             out["sheets"] = [s.to_json() for s in self.sheets]
         if self.tiled:
             out["tiled"] = self.tiled
+        if self.pick:
+            out["pick"] = {"styles": {str(k): _checked(v) for k, v in self.pick.get("styles", {}).items()}}
         return out
 
 

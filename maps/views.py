@@ -26,12 +26,13 @@ import pandas as pd
 import datetime as dt
 
 from geodata.basemap import BasemapArchive
+from geodata.region import Region
 from geodata.vocabulary import ADMIN_LEVELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Lang, base_json, data_tiles, display_frame, draw, new_map, to_display
 from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
 from planner.aggregate import demand_cells
 from planner.routing.patrol import PatrolPlan
-from planner.scenario import Plan
+from planner.scenario import Plan, sites_for
 
 TEXT: dict[str, dict[str, str]] = {
     "coverage": {"zh": "服务覆盖", "en": "Service coverage"},
@@ -86,6 +87,10 @@ TEXT: dict[str, dict[str, str]] = {
     "sheet": {"zh": "巡查路线单", "en": "Patrol sheet"},
     "patrol_task": {"zh": "巡查救助", "en": "Patrol and help"},
     "heat": {"zh": "夏日送清凉", "en": "Summer heat relief"},
+    "pick": {"zh": "点选站点：保留 / 排除", "en": "Pick sites: keep / forbid"},
+    "pick_note": {"zh": "点击站点：第一次“必须保留”，第二次“不得选用”，第三次取消", "en": "Click a site: once to keep it, twice to forbid it, a third time to clear"},
+    "keep": {"zh": "必须保留（方案中一定开设）", "en": "Keep (open in the plan)"},
+    "forbid": {"zh": "不得选用", "en": "Forbid (never chosen)"},
     "cold": {"zh": "寒冬送温暖", "en": "Winter warmth"},
 }
 
@@ -448,6 +453,42 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
                          popup=Popup(f"{t('office', lang)}: {row['name']}", [(_people_label("adds", group, lang), people(value, suppress_below))]))
             legend_rows.append(LegendRow([("#5f3dc4", "circle")], f"{t('office', lang)}: {row['name']}" + (f": +{people(value, suppress_below)}" if np.isfinite(value) else "")))
     spec.legend(f"{t('suggestion', lang)} ({_people_label('adds', group, lang)}, {t('before_after', lang)})", legend_rows[:16])
+    return draw(m, spec)
+
+
+KEEP_COLOUR, FORBID_COLOUR = "#2b8a3e", "#c92a2a"
+PICK_STYLES = {"keep": {"color": "#ffffff", "weight": 3, "fillColor": KEEP_COLOUR, "fillOpacity": 1.0},
+               "forbid": {"color": FORBID_COLOUR, "weight": 3, "fillColor": "#ffffff", "fillOpacity": 1.0, "dashArray": "3 2"}}
+"""How picked sites are drawn: kept ones filled green, forbidden ones a dashed red ring (told apart without colour too)."""
+
+
+def site_picker_map(region: Region, facility_type: str, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None) -> folium.Map:
+    """The region's towns and the existing and candidate sites of ``facility_type``, for picking
+    sites to keep or forbid in a scenario: embedded in the app, a click on a site is reported to the
+    app, which answers with the sites' states (see MapSpec.pick)."""
+    lang = _check_lang(lang)
+    bounds = _bounds(region.units)
+    m, base = new_map(bounds, basemap=basemap)
+    spec = _spec(m, base, bounds, lang, labels_units=True, title=f"{t('pick', lang)} · {label(FACILITY_TYPES, facility_type, lang)}",
+                 note=_note(t("pick_note", lang), region.name))
+    spec.pick = {"styles": PICK_STYLES}
+    towns = region.units_at("town")
+    layer = spec.layer(label(ADMIN_LEVELS, "town", lang))
+    for _, row in display_frame(towns, base).iterrows():
+        layer.shape(row.geometry, {"fill": False, "color": "#495057", "weight": 2, "dashArray": "6 4"}, name=row["name"], label=row["name"], label_level="town")
+    sites = sites_for(region, facility_type)
+    shown = display_frame(sites, base)
+    legend_rows = []
+    for status, colour in (("candidate", CANDIDATE_COLOUR), ("existing", EXISTING_COLOUR)):
+        mine = (sites["status"] == status).to_numpy()
+        if not mine.any():
+            continue
+        legend_rows.append(LegendRow([(colour, "circle")], t(status, lang)))
+        layer = spec.layer(t(status, lang))
+        for (_, row), geom in zip(sites[mine].iterrows(), shown.geometry[mine]):
+            layer.circle(geom.x, geom.y, 6, {"color": "#ffffff", "weight": 1.5, "fill": True, "fillColor": colour, "fillOpacity": 0.95},
+                         tooltip=f"{row['name']} · {t(status, lang)}", name=row["name"], pick=row["site_id"])
+    spec.legend(t("pick", lang), [*legend_rows, LegendRow([(KEEP_COLOUR, "circle")], t("keep", lang)), LegendRow([(FORBID_COLOUR, "circle")], t("forbid", lang))])
     return draw(m, spec)
 
 

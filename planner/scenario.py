@@ -298,6 +298,14 @@ class _Context:
     weights: NDArray[np.float64]
 
 
+def sites_for(region: Region, facility_type: str) -> gpd.GeoDataFrame:
+    """The region's existing and candidate sites a scenario of ``facility_type`` plans with (its
+    family, e.g. meal points and canteens), in the region's order."""
+    family = FAMILIES.get(facility_type, (facility_type,))
+    sites = region.sites
+    return sites[sites["type"].isin(family) & sites["status"].isin(["existing", "candidate"])]
+
+
 def _select(region: Region, scenario: Scenario) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, NDArray[np.bool_], NDArray[np.bool_]]:
     family = FAMILIES.get(scenario.facility_type, (scenario.facility_type,))
     sites = region.sites

@@ -110,6 +110,8 @@ def test_roles_and_endpoints(app_and_keys, sample_region) -> None:
         ("get", "/regions/{region_id}", None, everyone),
         ("get", "/regions/{region_id}/layers/{layer}", None, everyone),
         ("get", "/regions/{region_id}/versions", None, {"admin": 200, "planner": 200}),
+        ("get", "/regions/{region_id}/sites", None, {"admin": 200, "planner": 200}),
+        ("get", "/regions/{region_id}/sites/map", None, {"admin": 200, "planner": 200}),
         ("post", "/regions/{region_id}/uploads", upload, {"admin": 201, "planner": 201, "street_office": 201}),
         ("get", "/regions/{region_id}/uploads", None, {"admin": 200, "planner": 200, "street_office": 200}),
         ("get", "/uploads/{read_upload}", None, {"admin": 200, "planner": 200, "street_office": 200}),
@@ -439,6 +441,28 @@ def test_docs_and_maps_render_offline_from_the_service(live_server, tmp_path) ->
     assert docs.errors() == []
     assert docs.count("opblock") > 10, "Swagger UI did not draw the operations"
     assert docs.pixels_near("#49cc90", 10) > 500  # the green POST buttons are on screen
+
+
+def test_sites_to_pick_are_the_scenarios_own(app_and_keys) -> None:
+    """The picking list and map offer exactly the sites a scenario of the type plans with (its
+    family, existing and candidate), each clickable site carrying its id."""
+    from maps.spec import read_map_data
+    from planner.scenario import FAMILIES
+
+    app, client, keys, *_ = app_and_keys
+    p = h(keys["planner"])
+    for facility in ("meal_point", "care_centre"):
+        listed = client.get(f"/regions/sample/sites?facility_type={facility}", headers=p).json()
+        sites = [f["properties"] for f in client.get("/regions/sample/layers/sites", headers=p).json()["features"]]  # the latest version's
+        family = [s["site_id"] for s in sites if s["type"] in FAMILIES.get(facility, (facility,)) and s["status"] in ("existing", "candidate")]
+        assert [s["site_id"] for s in listed] == family and len(listed) > 0
+        page = client.get(f"/regions/sample/sites/map?facility_type={facility}&lang=en", headers=p)
+        assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+        data = read_map_data(page.text)
+        picks = [f["pick"] for layer in data["layers"] for f in layer["features"] if "pick" in f]
+        assert sorted(picks) == sorted(s["site_id"] for s in listed) and set(data["pick"]["styles"]) == {"keep", "forbid"}
+    bad = client.get("/regions/sample/sites?facility_type=rocket", headers=p)
+    assert bad.status_code == 422 and "facility_type" in bad.text
 
 
 def test_patrol_print_sheets_and_gpx_times_from_the_service(app_and_keys) -> None:

@@ -229,6 +229,72 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     context.close()
 
 
+GREY, GREEN, RED = "#868e96", "#2b8a3e", "#c92a2a"
+"""Candidate sites, kept and forbidden ones on the picking map (maps.views)."""
+
+
+def click_site(page, fill: str) -> None:
+    """Click, with the mouse, a site of the picking map drawn in ``fill`` that nothing covers, then
+    move the mouse away (its tooltip closes)."""
+    page.locator("iframe.pick-frame").scroll_into_view_if_needed()
+    inner = page.locator("iframe.pick-frame").element_handle().content_frame()
+    point = inner.evaluate("""(fill) => { for (const p of document.querySelectorAll('path.leaflet-interactive[fill="' + fill + '"]')) {
+        const r = p.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
+        if (document.elementFromPoint(x, y) === p) { return [x, y]; } } return null; }""", fill)
+    assert point is not None, f"no site drawn in {fill} clear of the others"
+    box = page.locator("iframe.pick-frame").bounding_box()
+    page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] - 5)
+    page.wait_for_timeout(300)
+
+
+def test_planner_keeps_and_forbids_sites_picked_on_the_map(service, chromium) -> None:
+    """A click on a candidate in the embedded map keeps it, a second forbids it; a site typed by
+    name is kept; the plan then opens the kept sites and never the forbidden one."""
+    import httpx
+
+    base, keys, region = service
+    context, page, errors = open_app(chromium, base, DESKTOP)
+    sign_in(page, keys["planner"])
+    page.get_by_role("button", name="在地图上选点").click()
+    frame = page.frame_locator("iframe.pick-frame")
+    frame.locator(f'path.leaflet-interactive[fill="{GREY}"]').first.wait_for(timeout=30_000)
+    page.locator("iframe.pick-frame").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    click_site(page, GREY)
+    page.wait_for_selector("fieldset.pick td select")
+    assert page.locator("fieldset.pick td select").input_value() == "keep"
+    wait_until(page, f"document.querySelector('iframe.pick-frame').contentDocument.querySelectorAll('path[fill=\"{GREEN}\"]').length === 1")  # drawn as kept
+    click_site(page, GREEN)  # a second click on it: forbidden
+    wait_until(page, "document.querySelector('fieldset.pick td select').value === 'forbid'")
+    wait_until(page, f"document.querySelector('iframe.pick-frame').contentDocument.querySelectorAll('path[stroke=\"{RED}\"][stroke-dasharray]').length === 1")
+    forbidden_name = page.locator("fieldset.pick tbody td").first.inner_text()
+    click_site(page, GREY)
+    wait_until(page, "document.querySelectorAll('fieldset.pick tbody tr').length === 2")
+    sites = httpx.get(f"{base}/regions/sample/sites?facility_type=meal_point", headers={"X-API-Key": keys["planner"]}).json()
+    by_name = {s["name"]: s for s in sites}
+    typed = next(s for s in sites if s["status"] == "candidate" and s["name"] != forbidden_name and s["name"] not in page.locator("fieldset.pick").inner_text())
+    page.get_by_label("站点名称").fill(typed["name"])
+    page.locator("fieldset.pick").get_by_role("button", name="必须保留", exact=True).click()
+    wait_until(page, "document.querySelectorAll('fieldset.pick tbody tr').length === 3")
+    assert accessibility_problems(page) == []
+    page.locator("iframe.pick-frame").scroll_into_view_if_needed()
+    shot(page, "planner-pick")
+    rows = [r.split("\t") for r in page.locator("fieldset.pick tbody tr").all_inner_texts()]
+    states = {row.split("\t")[0]: page.locator("fieldset.pick tbody tr").nth(k).locator("select").input_value() for k, row in enumerate(page.locator("fieldset.pick tbody tr").all_inner_texts())}
+    assert len(rows) == 3 and states[forbidden_name] == "forbid" and states[typed["name"]] == "keep"
+    kept = {by_name[n]["site_id"] for n, v in states.items() if v == "keep"}
+    page.get_by_label("新增数量", exact=True).fill("4")
+    page.get_by_role("button", name="开始计算").click()
+    page.wait_for_selector("[data-solver]", timeout=120_000)
+    plans = httpx.get(f"{base}/plans?kind=scenario&limit=1", headers={"X-API-Key": keys["planner"]}).json()["items"]
+    plan = httpx.get(f"{base}/plans/{plans[0]['id']}", headers={"X-API-Key": keys["planner"]}).json()
+    opened = {s["site_id"] for s in plan["sites"] if s["plan_status"] == "new"}
+    assert kept <= opened and by_name[forbidden_name]["site_id"] not in opened and len(opened) == 4
+    assert errors == []
+    context.close()
+
+
 def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tmp_path) -> None:
     base, keys, region = service
     context, page, errors = open_app(chromium, base, PHONE)
@@ -308,6 +374,7 @@ def test_patrol_team_plans_tonight_on_a_phone(service, chromium, tmp_path) -> No
     page.wait_for_selector("text=时间表", timeout=60_000)
     assert page.locator("table tbody tr").count() >= 1
     assert page.locator("td:has-text('热线报告：长椅上有人 · 临时加点')").count() == 1  # visited, marked as added
+    page.locator("h3:has-text('时间表')").scroll_into_view_if_needed()
     shot(page, "patrol-timetable")
     assert no_horizontal_scroll(page)
     with page.expect_download() as download:

@@ -38,7 +38,10 @@
       sites: '设施（现有/新增）', new_per_level: '新增上限（空 = 不限）', extra_stops: '临时加点（如热线报告的露宿人员位置）', stop_name: '地点名称',
       lonlat: '经度, 纬度', lonlat_help: '例如从高德地图复制的“113.7518, 23.0207”；请选对坐标系（高德/腾讯为 GCJ-02，百度为 BD-09）。',
       gcj02: 'GCJ-02（高德/腾讯）', bd09: 'BD-09（百度）', add_stop: '加入本次路线', remove: '移除', stop_needs_name: '请填写地点名称',
-      stop_needs_lonlat: '请填写“经度, 纬度”两个数字', added: '临时加点', not_visited: '未能到达的点及原因'
+      stop_needs_lonlat: '请填写“经度, 纬度”两个数字', added: '临时加点', not_visited: '未能到达的点及原因',
+      pick_title: '必须保留 / 不得选用的站点（可选）', pick_help: '在地图上点击站点：第一次“必须保留”，第二次“不得选用”，第三次取消；也可输入站点名称后按按钮。',
+      site_name: '站点名称', keep: '必须保留', forbid: '不得选用', pick_on_map: '在地图上选点', pick_state: '选择', none_picked: '尚未选择站点',
+      no_such_site: '没有这个名称的站点（请从列表中选择）', site_candidate: '候选点位', site_existing: '现有设施'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -70,7 +73,10 @@
       new_per_level: 'New at most (empty = no limit)', extra_stops: 'Stops to add (e.g. a person reported sleeping rough)', stop_name: 'Place name',
       lonlat: 'Longitude, latitude', lonlat_help: 'e.g. "113.7518, 23.0207" copied from Amap; choose the right system (Amap/Tencent: GCJ-02, Baidu: BD-09).',
       gcj02: 'GCJ-02 (Amap/Tencent)', bd09: 'BD-09 (Baidu)', add_stop: 'Add to this round', remove: 'Remove', stop_needs_name: 'Give the place a name',
-      stop_needs_lonlat: 'Give two numbers: "longitude, latitude"', added: 'added', not_visited: 'Stops not reached, and why'
+      stop_needs_lonlat: 'Give two numbers: "longitude, latitude"', added: 'added', not_visited: 'Stops not reached, and why',
+      pick_title: 'Sites to keep / forbid (optional)', pick_help: 'Click a site on the map: once to keep it, twice to forbid it, a third time to clear; or type its name and press a button.',
+      site_name: 'Site name', keep: 'Keep', forbid: 'Forbid', pick_on_map: 'Pick on the map', pick_state: 'Choice', none_picked: 'No site picked',
+      no_such_site: 'No site of that name (choose one from the list)', site_candidate: 'Candidate site', site_existing: 'Existing facility'
     }
   };
   var FACILITIES = {
@@ -211,6 +217,78 @@
     }).catch(fail(box));
   }
 
+  /* Sites to keep or forbid in a scenario: picked on the region's map (a click cycles keep → forbid →
+     neither; the map page reports clicks by postMessage and is told the states back) or typed by
+     name; listed with their state, each changeable and removable from the keyboard. */
+  function sitePicker(region, facility) {
+    var picked = {};   // site id → 'keep' | 'forbid'
+    var sites = {};    // site id → {name, status, town}
+    var frame = null;
+    var box = errorBox();
+    var list = el('div', {'aria-live': 'polite'});
+    var options = el('datalist', {id: 'sc-pick-options'});
+    var search = el('input', {type: 'text', list: 'sc-pick-options', autocomplete: 'off'});
+    var holder = el('div', {'class': 'pick-map'});
+    var STATES = {keep: t('keep'), forbid: t('forbid')};
+    function byName(text) {
+      var ids = Object.keys(sites).filter(function (id) { return sites[id].name === text || id === text; });
+      return ids.length ? ids[0] : null;
+    }
+    function tell() {
+      if (frame && frame.contentWindow) { frame.contentWindow.postMessage({type: 'planner-picked', states: picked}, '*'); }
+    }
+    function render() {
+      list.textContent = '';
+      var ids = Object.keys(picked);
+      if (!ids.length) { list.appendChild(el('p', {'class': 'muted', text: t('none_picked')})); tell(); return; }
+      list.appendChild(table([t('name'), t('status'), t('pick_state'), ''], ids.map(function (id) {
+        var choice = select(STATES, picked[id]);
+        choice.setAttribute('aria-label', t('pick_state') + ' ' + sites[id].name);
+        choice.addEventListener('change', function () { picked[id] = choice.value; render(); });
+        return [sites[id].name, t('site_' + sites[id].status), choice,
+                el('button', {type: 'button', 'class': 'secondary', text: t('remove'), 'aria-label': t('remove') + ' ' + sites[id].name,
+                              onclick: function () { delete picked[id]; render(); }})];
+      })));
+      tell();
+    }
+    function load() {
+      picked = {}; sites = {}; options.textContent = ''; box.textContent = '';
+      if (frame) { frame.remove(); frame = null; showMap.hidden = false; }
+      render();
+      return api('GET', '/regions/' + encodeURIComponent(region.value) + '/sites?facility_type=' + encodeURIComponent(facility.value)).then(function (rows) {
+        rows.forEach(function (r) { sites[r.site_id] = r; options.appendChild(el('option', {value: r.name})); });
+      }).catch(fail(box));
+    }
+    function add(stateName) {
+      var id = byName(search.value.trim());
+      if (!id) { box.textContent = t('no_such_site'); search.focus(); return; }
+      box.textContent = ''; picked[id] = stateName; search.value = ''; render();
+    }
+    var showMap = el('button', {type: 'button', 'class': 'secondary', text: t('pick_on_map'), onclick: function () {
+      frame = mapFrame('/regions/' + encodeURIComponent(region.value) + '/sites/map?facility_type=' + encodeURIComponent(facility.value) + '&lang=' + state.lang);
+      frame.classList.add('pick-frame');
+      holder.appendChild(frame);
+      showMap.hidden = true;
+    }});
+    state.onPick = function (ev) {
+      if (!frame || ev.source !== frame.contentWindow || !ev.data) { return; }
+      if (ev.data.type === 'planner-pick-ready') { tell(); return; }
+      var id = ev.data.type === 'planner-pick' ? String(ev.data.site) : null;
+      if (!id || !sites[id]) { return; }
+      if (!picked[id]) { picked[id] = 'keep'; } else if (picked[id] === 'keep') { picked[id] = 'forbid'; } else { delete picked[id]; }
+      render();
+    };
+    region.addEventListener('change', load);
+    facility.addEventListener('change', load);
+    load();
+    var node = el('fieldset', {'class': 'pick'}, [el('legend', {text: t('pick_title')}), el('p', {'class': 'muted', text: t('pick_help')}),
+      field('sc-pick', t('site_name'), search), options,
+      el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('keep'), onclick: function () { add('keep'); }}),
+                                       el('button', {type: 'button', 'class': 'secondary', text: t('forbid'), onclick: function () { add('forbid'); }}), showMap]),
+      box, holder, list]);
+    return {node: node, ids: function (which) { return Object.keys(picked).filter(function (id) { return picked[id] === which; }); }};
+  }
+
   function scenarioTab(view) {
     var region = regionSelect();
     var name = el('input', {type: 'text', value: '助餐配餐点', maxlength: 200});
@@ -227,9 +305,10 @@
     var cancel = el('button', {type: 'button', 'class': 'danger', text: t('cancel'), hidden: true});
     var result = el('div');
     var submit = el('button', {type: 'submit', text: t('run')});
+    var picks = sitePicker(region, facility);
     var form = el('form', {'class': 'grid'}, [field('sc-region', t('region'), region), field('sc-name', t('name'), name), field('sc-facility', t('facility_type'), facility),
       field('sc-model', t('model'), model), field('sc-standard', t('standard_min'), standard), field('sc-new', t('n_new'), nNew),
-      field('sc-min-town', t('min_per_town'), minTown), field('sc-budget', t('budget'), budget), field('sc-group', t('group'), group), el('div', {}, [submit])]);
+      field('sc-min-town', t('min_per_town'), minTown), field('sc-budget', t('budget'), budget), field('sc-group', t('group'), group), picks.node, el('div', {}, [submit])]);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault();
       box.textContent = ''; result.textContent = ''; submit.disabled = true;
@@ -237,6 +316,8 @@
       if (model.value !== 'lscp' && budget.value === '') { body.n_new = Number(nNew.value); } else { body.n_new = null; }
       if (budget.value !== '') { body.budget = Number(budget.value); }
       if (minTown.value !== '') { body.unit_min = {town: Number(minTown.value)}; }
+      body.required_sites = picks.ids('keep');
+      body.forbidden_sites = picks.ids('forbid');
       api('POST', '/regions/' + encodeURIComponent(region.value) + '/scenarios', body).then(function (sc) {
         return api('POST', '/scenarios/' + sc.id + '/run');
       }).then(function (run) {
@@ -578,6 +659,7 @@
 
   function show(tab) {
     state.tab = tab;
+    state.onPick = null;
     var views = $('views');
     views.textContent = '';
     Array.prototype.forEach.call($('tabs').children, function (b) { b.setAttribute('aria-selected', String(b.dataset.tab === tab)); });
@@ -617,6 +699,8 @@
     $('key').value = '';
     $('key').focus();
   }
+
+  window.addEventListener('message', function (ev) { if (state.onPick) { state.onPick(ev); } });
 
   document.addEventListener('DOMContentLoaded', function () {
     applyLanguage();

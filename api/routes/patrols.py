@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api import store as db
-from api.deps import PageDep, StateDep, Who, require
+from api.deps import Lang, PageDep, StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
 from api.state import (
@@ -142,7 +142,7 @@ def patrol_gpx(patrol_id: int, who: Who, state: StateDep) -> Response:
 
 
 @router.get("/patrols/{patrol_id}/map", response_class=HTMLResponse)
-def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+def patrol_route_map(patrol_id: int, who: Who, state: StateDep, lang: Lang = "zh",
                      print_mode: bool = False) -> HTMLResponse:
     """Route map (one colour per team, numbered stops with arrival times); ``print_mode`` for A4."""
     row = _row(state, patrol_id, who)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api import store as db
-from api.deps import PageDep, StateDep, Who, check_plan_access, require
+from api.deps import Lang, PageDep, StateDep, Who, check_plan_access, require
 from api.privacy import geojson_for, plan_payload_for
 from api.state import ASSET_URL, ApiError, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
@@ -18,7 +18,6 @@ from maps.views import compliance_map, coverage_map, suggestion_map
 from planner.report import PERCENT_HEADERS, plan_tables
 
 router = APIRouter(tags=["plans"])
-Lang = Annotated[str, Query(pattern="^(zh|en)$")]
 
 
 def _row(state: State, plan_id: int, who: Caller) -> dict:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from api import store as db
-from api.deps import StateDep, Who, require
+from api.deps import Lang, StateDep, Who, require
 from api.privacy import LAYER_ACCESS, demand_by_community, summary_for
-from api.state import ApiError, geojson_of, public_data, region_at, version_of
+from api.schemas import FacilityType
+from api.state import ASSET_URL, ApiError, basemap_for, geojson_of, map_page, public_data, region_at, version_of
+from maps.base import render_html
+from maps.views import site_picker_map
+from planner.scenario import sites_for
 
 router = APIRouter(tags=["regions"])
 
@@ -66,3 +70,22 @@ def region_layer(region_id: str, layer: str, who: Who, state: StateDep) -> Respo
         else:
             raise ApiError(403, "a street office may read only the layers of its own town")
     return Response(json.dumps(geojson_of(frame), ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/regions/{region_id}/sites")
+def region_sites(region_id: str, who: Who, state: StateDep, facility_type: FacilityType = "meal_point") -> list[dict]:
+    """Planner: the existing and candidate sites a scenario of ``facility_type`` plans with (its
+    family: meal points with canteens, care centres with stations), by id, name, status and town."""
+    require(who, "planner")
+    sites = sites_for(region_at(state, region_id), facility_type)
+    columns = [c for c in ("site_id", "name", "type", "status", "town") if c in sites]
+    return json.loads(sites[columns].to_json(orient="records", force_ascii=False))
+
+
+@router.get("/regions/{region_id}/sites/map", response_class=HTMLResponse)
+def region_sites_map(region_id: str, who: Who, state: StateDep, facility_type: FacilityType = "meal_point", lang: Lang = "zh") -> HTMLResponse:
+    """Planner: the region's towns with its existing and candidate sites of ``facility_type``, for
+    picking sites to keep or forbid (the app embeds it; a click is reported to the page around it)."""
+    require(who, "planner")
+    region = region_at(state, region_id)
+    return map_page(render_html(site_picker_map(region, facility_type, lang=lang, basemap=basemap_for(state, region_id)), ASSET_URL))

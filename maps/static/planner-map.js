@@ -474,11 +474,52 @@
     return run;
   }
 
+  /* ------------------------------------------------------------------ picking sites */
+  /* A page embedded in another (the app's scenario form) reports clicks on features that carry a
+     ``pick`` id: {type: 'planner-pick', site: id} to its parent, which answers with every site's
+     state, {type: 'planner-picked', states: {id: 'keep' | 'forbid'}}; states are drawn with the
+     spec's styles.  Only messages from the parent window are read, and only known states drawn. */
+  var PICKED_RADIUS = 9;
+
+  function picking(options) {
+    var styles = {}, states = {}, drawn = {};
+    Object.keys(options.styles || {}).forEach(function (k) { styles[k] = pathStyle(options.styles[k]); });
+    function restyle(id) {
+      var state = states[id];
+      (drawn[id] || []).forEach(function (layer) {
+        layer.setStyle(state ? styles[state] : layer.plannerStyle);
+        layer.setRadius(state ? PICKED_RADIUS : layer.plannerRadius);
+        if (state) { layer.bringToFront(); }
+      });
+    }
+    global.addEventListener('message', function (ev) {
+      if (ev.source !== global.parent || global.parent === global || !ev.data || ev.data.type !== 'planner-picked') { return; }
+      var next = ev.data.states || {};
+      var before = states;
+      states = {};
+      Object.keys(next).forEach(function (id) { if (typeof next[id] === 'string' && styles[next[id]]) { states[id] = next[id]; } });
+      Object.keys(drawn).forEach(function (id) { if (before[id] !== states[id]) { restyle(id); } });
+    });
+    return {
+      add: function (id, layer) {
+        layer.plannerStyle = {color: layer.options.color, weight: layer.options.weight, fillColor: layer.options.fillColor,
+                              fillOpacity: layer.options.fillOpacity, opacity: layer.options.opacity, dashArray: layer.options.dashArray || null};
+        layer.plannerRadius = layer.getRadius();
+        (drawn[id] = drawn[id] || []).push(layer);
+        layer.on('click', function () { if (global.parent !== global) { global.parent.postMessage({type: 'planner-pick', site: id}, '*'); } });
+        if (states[id]) { restyle(id); }
+      },
+      reset: function () { drawn = {}; },
+      ready: function () { if (global.parent !== global) { global.parent.postMessage({type: 'planner-pick-ready'}, '*'); } }
+    };
+  }
+
   /* ------------------------------------------------------------------ the map */
-  function fillGroup(group, layer, project, opened, markers) {
+  function fillGroup(group, layer, project, opened, markers, picker) {
     (layer.features || []).forEach(function (f) {
       var drawn = feature(f, project);
       bindTexts(drawn, f, opened);
+      if (picker && f.pick != null && f.k === 'c') { picker.add(String(f.pick), drawn); }
       if (f.label != null) {  // on the shape itself (a GeoJSON group's child): Leaflet places it at the polygon's centre
         var options = {permanent: true, direction: 'center', interactive: false, pane: 'plannerLabels',  // under the markers
                        className: 'planner-unit-label planner-label-' + (f.label_level || 'unit')};
@@ -505,9 +546,10 @@
     var toGcj = shifter(base && base.gcj);
     var project = function (p) { return project.current(p); };
     project.current = identity;
+    var picker = spec.pick ? picking(spec.pick) : null;
     (spec.layers || []).forEach(function (layer) {
       var group = L.featureGroup();
-      fillGroup(group, layer, project, opened, markers);
+      fillGroup(group, layer, project, opened, markers, picker);
       groups.push({group: group, layer: layer});
       if (layer.show !== false && !baseOnly()) { group.addTo(map); }
       if (layer.name != null && layer.control !== false && (layer.features || []).length) { overlays[escapeHtml(layer.name)] = group; }
@@ -538,7 +580,8 @@
           notice(map, String(base.tiled_hidden || 'tiled points hidden on this basemap'));
         }
         markers.length = 0;
-        groups.forEach(function (g) { g.group.clearLayers(); fillGroup(g.group, g.layer, project, [], markers); });
+        if (picker) { picker.reset(); }
+        groups.forEach(function (g) { g.group.clearLayers(); fillGroup(g.group, g.layer, project, [], markers, picker); });
         if (declutterRun) { declutterRun(); }
       });
     }
@@ -559,6 +602,7 @@
     search(map, spec, project);
     opened.forEach(function (open) { open(); });
     map.getContainer().setAttribute('data-drawn-ms', String(Math.round(global.performance.now())));
+    if (picker) { picker.ready(); }
   }
 
   /* ------------------------------------------------------------------ print sheets */
