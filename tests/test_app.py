@@ -322,6 +322,14 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     assert page.locator("li").count() >= 1  # the row not used, and why
     page.get_by_role("tab", name="我的上报").click()
     page.wait_for_selector(".status-proposed")
+    assert page.locator(".status-proposed").first.inner_text() == "待审批"
+    # suggestions among its own pending proposal (laid over the region for this question only)
+    page.get_by_role("button", name="在此上报中选址").first.click()
+    wait_until(page, "document.querySelector('#sg-from').selectedOptions[0].textContent.includes('候选点.csv')", 30)  # preselected
+    page.get_by_label("建议数量").fill("1")
+    page.get_by_role("button", name="获取建议").click()
+    page.wait_for_selector("[data-proposal]")
+    assert page.locator("table tbody tr td").nth(1).inner_text() in ("社区饭堂甲", "社区饭堂乙")
     # home visits for its town's elders living alone: who is short of visits and why, the calendar
     page.get_by_role("tab", name="探访计划").click()
     page.get_by_label("月份").fill("2026-12")

@@ -41,7 +41,9 @@
       stop_needs_lonlat: '请填写“经度, 纬度”两个数字', added: '临时加点', not_visited: '未能到达的点及原因',
       pick_title: '必须保留 / 不得选用的站点（可选）', pick_help: '在地图上点击站点：第一次“必须保留”，第二次“不得选用”，第三次取消；也可输入站点名称后按按钮。',
       site_name: '站点名称', keep: '必须保留', forbid: '不得选用', pick_on_map: '在地图上选点', pick_state: '选择', none_picked: '尚未选择站点',
-      no_such_site: '没有这个名称的站点（请从列表中选择）', site_candidate: '候选点位', site_existing: '现有设施'
+      no_such_site: '没有这个名称的站点（请从列表中选择）', site_candidate: '候选点位', site_existing: '现有设施',
+      candidates_from: '候选点位来源', from_region: '区域已有的候选点位', from_upload: '我的上报', among_proposal: '仅在本街道上报的点位中选址（尚未批准的上报只用于本次查询）：上报',
+      ask_among: '在此上报中选址', status_proposed: '待审批', status_approved: '已批准', status_rejected: '已退回', status_withdrawn: '已撤回', status_deleted: '已删除'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -76,7 +78,11 @@
       stop_needs_lonlat: 'Give two numbers: "longitude, latitude"', added: 'added', not_visited: 'Stops not reached, and why',
       pick_title: 'Sites to keep / forbid (optional)', pick_help: 'Click a site on the map: once to keep it, twice to forbid it, a third time to clear; or type its name and press a button.',
       site_name: 'Site name', keep: 'Keep', forbid: 'Forbid', pick_on_map: 'Pick on the map', pick_state: 'Choice', none_picked: 'No site picked',
-      no_such_site: 'No site of that name (choose one from the list)', site_candidate: 'Candidate site', site_existing: 'Existing facility'
+      no_such_site: 'No site of that name (choose one from the list)', site_candidate: 'Candidate site', site_existing: 'Existing facility',
+      candidates_from: 'Candidates from', from_region: "The region's candidate sites", from_upload: 'My proposal',
+      among_proposal: "Chosen among this office's own proposal only (a pending proposal is used for this question alone): proposal",
+      ask_among: 'Ask among these sites', status_proposed: 'Waiting', status_approved: 'Approved', status_rejected: 'Rejected', status_withdrawn: 'Withdrawn',
+      status_deleted: 'Deleted'
     }
   };
   var FACILITIES = {
@@ -392,9 +398,11 @@
     });
   }
 
+  function statusText(status) { return t('status_' + status); }
+
   function uploadsTable(items, actions) {
     return table(['#', t('file'), t('town'), t('features'), t('status'), ''], items.map(function (u) {
-      return [String(u.id), u.filename, u.town || '–', String(u.features), el('span', {'class': 'status-' + u.status, text: u.status}), actions(u)];
+      return [String(u.id), u.filename, u.town || '–', String(u.features), el('span', {'class': 'status-' + u.status, text: statusText(u.status)}), actions(u)];
     }));
   }
 
@@ -436,14 +444,32 @@
     var facility = select(FACILITIES, 'meal_point');
     var k = number(3, 1, 50);
     var standard = number(10, 1, 60);
+    var from = el('select');
     var box = errorBox();
     var out = el('div');
+    function loadProposals() {  // the office's own candidate uploads: pending ones are laid over the region for its questions only
+      var keep = from.value || state.suggestFrom || '';
+      from.textContent = '';
+      from.appendChild(el('option', {value: '', text: t('from_region')}));
+      api('GET', '/regions/' + encodeURIComponent(region.value) + '/uploads').then(function (items) {
+        items.filter(function (u) { return u.kind === 'candidates' && (u.status === 'proposed' || u.status === 'approved'); }).forEach(function (u) {
+          from.appendChild(el('option', {value: String(u.id), text: t('from_upload') + ' #' + u.id + ' · ' + u.filename + ' (' + statusText(u.status) + ', ' + u.features + ')',
+                                         selected: String(u.id) === String(keep)}));
+        });
+        state.suggestFrom = null;
+      }).catch(fail(box));
+    }
+    region.addEventListener('change', loadProposals);
+    loadProposals();
     var form = el('form', {'class': 'grid'}, [field('sg-region', t('region'), region), field('sg-facility', t('facility_type'), facility),
-      field('sg-k', t('k'), k), field('sg-standard', t('standard_min'), standard), el('div', {}, [el('button', {type: 'submit', text: t('ask')})])]);
+      field('sg-k', t('k'), k), field('sg-standard', t('standard_min'), standard), field('sg-from', t('candidates_from'), from),
+      el('div', {}, [el('button', {type: 'submit', text: t('ask')})])]);
     form.addEventListener('submit', function (ev) {
       ev.preventDefault(); out.textContent = ''; box.textContent = '';
-      api('POST', '/regions/' + encodeURIComponent(region.value) + '/suggestions', {town: state.me.town, k: Number(k.value), facility_type: facility.value,
-                                                                                     standard_min: Number(standard.value), lang: state.lang}).then(function (a) {
+      var body = {town: state.me.town, k: Number(k.value), facility_type: facility.value, standard_min: Number(standard.value), lang: state.lang};
+      if (from.value) { body.upload_id = Number(from.value); }
+      api('POST', '/regions/' + encodeURIComponent(region.value) + '/suggestions', body).then(function (a) {
+        if (a.proposal) { out.appendChild(el('p', {'class': 'muted', 'data-proposal': '', text: t('among_proposal') + ' #' + body.upload_id})); }
         out.appendChild(el('div', {'class': 'figures'}, [
           el('div', {'class': 'figure'}, [el('span', {text: t('covered_before')}), el('b', {text: pct(a.covered_share_before)})]),
           el('div', {'class': 'figure'}, [el('span', {text: t('covered_after')}), el('b', {text: pct(a.covered_share_after)})])]));
@@ -496,8 +522,11 @@
       list.textContent = '';
       api('GET', '/regions/' + encodeURIComponent(region.value) + '/uploads').then(function (items) {
         list.appendChild(uploadsTable(items, function (u) {
-          return u.status === 'proposed' ? el('button', {type: 'button', 'class': 'secondary', text: t('withdraw'), onclick: function () {
+          var ask = u.kind === 'candidates' && (u.status === 'proposed' || u.status === 'approved') ? el('button', {type: 'button', 'class': 'secondary',
+            text: t('ask_among'), 'aria-label': t('ask_among') + ' #' + u.id, onclick: function () { state.suggestFrom = String(u.id); show('suggest'); }}) : null;
+          var other = u.status === 'proposed' ? el('button', {type: 'button', 'class': 'secondary', text: t('withdraw'), 'aria-label': t('withdraw') + ' #' + u.id, onclick: function () {
             api('DELETE', '/uploads/' + u.id).then(load).catch(fail(box)); }}) : el('span', {text: u.decision_note || ''});
+          return el('div', {'class': 'actions tight'}, [ask, other]);
         }));
       }).catch(fail(box));
     }
