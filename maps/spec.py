@@ -168,17 +168,23 @@ class Sheet:
     title: str
     lines: Sequence[str]
     layers: Sequence[str]
-    bounds: tuple[float, float, float, float]
-    """(min lon, min lat, max lon, max lat) to fit, display coordinates."""
+    bounds: tuple[float, float, float, float] | None
+    """(min lon, min lat, max lon, max lat) to fit, display coordinates; None: a page of table only."""
     columns: Sequence[str]
     rows: Sequence[Sequence[Any]]
     team: str = ""
+    portrait: bool | None = None
+    """Page orientation; None: chosen by the shape of ``bounds``."""
 
     def to_json(self) -> dict:
         b = self.bounds
-        return {"title": str(self.title), "lines": [str(x) for x in self.lines], "layers": [str(x) for x in self.layers], "team": str(self.team),
-                "bounds": [[round(b[1], COORDINATE_DECIMALS), round(b[0], COORDINATE_DECIMALS)], [round(b[3], COORDINATE_DECIMALS), round(b[2], COORDINATE_DECIMALS)]],
-                "table": {"columns": [str(c) for c in self.columns], "rows": [[_text(v) for v in row] for row in self.rows]}}
+        out = {"title": str(self.title), "lines": [str(x) for x in self.lines], "layers": [str(x) for x in self.layers], "team": str(self.team),
+               "bounds": None if b is None else [[round(b[1], COORDINATE_DECIMALS), round(b[0], COORDINATE_DECIMALS)],
+                                                 [round(b[3], COORDINATE_DECIMALS), round(b[2], COORDINATE_DECIMALS)]],
+               "table": {"columns": [str(c) for c in self.columns], "rows": [[_text(v) for v in row] for row in self.rows]}}
+        if self.portrait is not None:
+            out["portrait"] = bool(self.portrait)
+        return out
 
 
 @dataclass

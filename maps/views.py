@@ -27,11 +27,12 @@ import datetime as dt
 
 from geodata.basemap import BasemapArchive
 from geodata.region import Region
-from geodata.vocabulary import ADMIN_LEVELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
+from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Lang, base_json, data_tiles, display_frame, draw, new_map, to_display
 from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
 from planner.aggregate import demand_cells
 from planner.routing.patrol import PatrolPlan
+from planner.report import header, summary_items
 from planner.scenario import Plan, sites_for
 
 TEXT: dict[str, dict[str, str]] = {
@@ -87,6 +88,14 @@ TEXT: dict[str, dict[str, str]] = {
     "sheet": {"zh": "巡查路线单", "en": "Patrol sheet"},
     "patrol_task": {"zh": "巡查救助", "en": "Patrol and help"},
     "heat": {"zh": "夏日送清凉", "en": "Summer heat relief"},
+    "plan_sheet": {"zh": "规划方案", "en": "Plan"},
+    "new_list": {"zh": "新增设施（地图编号）", "en": "New facilities (numbers on the map)"},
+    "summary": {"zh": "方案概况", "en": "Summary"},
+    "continued": {"zh": "续", "en": "continued"},
+    "printed": {"zh": "打印日期", "en": "Printed"},
+    "print_key": {"zh": "图例：{unit}底色为覆盖率（红 0% → 绿 100%）；蓝点为现有设施；橙色编号为新增设施，编号同下表",
+                  "en": "Key: {unit} shaded by covered share (red 0% → green 100%); blue dots: existing facilities; orange numbers: new facilities, as in the table"},
+    "page": {"zh": "页", "en": "page"},
     "pick": {"zh": "点选站点：保留 / 排除", "en": "Pick sites: keep / forbid"},
     "pick_note": {"zh": "点击站点：第一次“必须保留”，第二次“不得选用”，第三次取消", "en": "Click a site: once to keep it, twice to forbid it, a third time to clear"},
     "keep": {"zh": "必须保留（方案中一定开设）", "en": "Keep (open in the plan)"},
@@ -454,6 +463,82 @@ def suggestion_map(plan: Plan, *, office_sites: gpd.GeoDataFrame | None = None, 
             legend_rows.append(LegendRow([("#5f3dc4", "circle")], f"{t('office', lang)}: {row['name']}" + (f": +{people(value, suppress_below)}" if np.isfinite(value) else "")))
     spec.legend(f"{t('suggestion', lang)} ({_people_label('adds', group, lang)}, {t('before_after', lang)})", legend_rows[:16])
     return draw(m, spec)
+
+
+ROWS_UNDER_MAP = 18
+"""Table rows that fit under the map on a portrait A4 plan sheet (8.5 pt)."""
+ROWS_PER_PAGE = 46
+"""Table rows on an A4 page without a map."""
+PRINT_SUMMARY_KEYS = ("facility", "standard", "share_before", "share_after", "existing", "new", "verdict")
+"""Summary items in the header of a plan's first printed page."""
+
+
+def plan_print(plan: Plan, payload: dict, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None,
+               date: dt.date | None = None) -> folium.Map:
+    """A stored plan as A4 pages to print: the map of coverage per unit with the new facilities
+    numbered and their list; then the summary and the per-town table (compliance in words), each
+    table continued over as many pages as it needs.  Figures and words come from the stored
+    ``payload`` (as the workbook's), the map from the stored ``plan``."""
+    lang = _check_lang(lang)
+    bounds = _plan_bounds(plan)
+    m, base = new_map(bounds, basemap=basemap, print_mode=True)
+    spec = _spec(m, base, bounds, lang, labels_units=True, title=plan.scenario.name)
+    level = _finest_level(plan)
+    choropleth = spec.layer("print-units", show=False, control=False)
+    for _, row in display_frame(_units_with_figures(plan, level), base).iterrows():
+        share = float(row.get("covered_share", np.nan))
+        choropleth.shape(row.geometry, {"fillColor": _share_colour(share), "color": "#495057", "weight": 1, "fillOpacity": 0.35},
+                         label=row["name"], label_level="town" if level == "town" else level)
+    sites = pd.DataFrame(payload["sites"])
+    new = sites[sites["plan_status"] == "new"].sort_values("rank").reset_index(drop=True) if len(sites) else sites
+    kept = sites[sites["plan_status"] != "new"] if len(sites) else sites
+    numbered = spec.layer("print-sites", show=False, control=False, declutter=True)
+    for xy in (to_display(kept[["lon", "lat"]].to_numpy(float), base) if len(kept) else []):
+        numbered.circle(float(xy[0]), float(xy[1]), 5, {"color": "#ffffff", "weight": 1, "fill": True, "fillColor": EXISTING_COLOUR, "fillOpacity": 0.95})
+    for k, xy in enumerate(to_display(new[["lon", "lat"]].to_numpy(float), base) if len(new) else [], start=1):
+        numbered.marker(float(xy[0]), float(xy[1]), colour=NEW_COLOUR, number=k, size_px=24, label_px=12)
+    items = summary_items(payload, lang)
+    values = {key: value for key, _, value in items}
+    labels = {key: text for key, text, _ in items}
+    day = (date or dt.date.today()).isoformat()
+    lines = [f"{plan.region_name} · {values['facility']} · {labels['standard']}: {values['standard']}",
+             f"{labels['share_before']} {values['share_before']} → {labels['share_after']} {values['share_after']} · "
+             f"{labels['existing']} {values['existing']} · {labels['new']} {values['new']} · {values['verdict']}",
+             t("print_key", lang).format(unit=label(ADMIN_LEVELS, level, lang)),
+             f"{t('printed', lang)}: {day} · {plan.summary['data'][lang]}" + (f" · {_costs_note(plan.summary, lang)}" if _costs_note(plan.summary, lang) else "")]
+    lo = to_display(np.array([[bounds[0], bounds[1]], [bounds[2], bounds[3]]]), base)
+    extent = (float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1]))
+    new_columns = [t("order", lang), header("name", lang), header("town_name", lang), header("adds_persons", lang)]
+    new_rows = [[k, row["name"], row.get("town_name") or "–", people(row.get("adds_persons", np.nan))] for k, (_, row) in enumerate(new.iterrows(), start=1)]
+    title = f"{t('plan_sheet', lang)} · {plan.scenario.name}"
+    sheets = [Sheet(title=title, lines=lines, layers=["print-units", "print-sites"], bounds=extent, columns=new_columns,
+                    rows=new_rows[:ROWS_UNDER_MAP], portrait=True)]
+    sheets += _table_pages(f"{title} · {t('new_list', lang)} ({t('continued', lang)})", new_columns, new_rows[ROWS_UNDER_MAP:])
+    sheets += _table_pages(f"{title} · {t('summary', lang)}", [header("item", lang), header("value", lang)], [[text, value] for _, text, value in items])
+    towns = [u for u in payload.get("units", []) if u.get("level") == "town"]
+    if towns:
+        columns = [label(ADMIN_LEVELS, "town", lang), header("residents", lang), header("covered_share", lang), f"{header('existing_sites', lang)} / {header('new_sites', lang)}",
+                   header("minimum_sites", lang), header("compliance", lang)]
+        rows = [[u["name"], people(u.get("residents")), "–" if u.get("covered_share") is None else f"{u['covered_share']:.1%}",
+                 f"{u.get('existing_sites', 0)} / {u.get('new_sites', 0)}", u.get("minimum_sites", 0), u.get(f"compliance_{lang}") or _compliance_word(u.get("compliant"), lang)]
+                for u in towns]
+        sheets += _table_pages(f"{title} · {t('compliance', lang)}", columns, rows)
+    spec.sheets = sheets
+    return draw(m, spec)
+
+
+def _compliance_word(compliant: Any, lang: Lang) -> str:
+    """Compliance in words for plans stored before the words were kept."""
+    if compliant is None or (isinstance(compliant, float) and np.isnan(compliant)):
+        return label(COMPLIANCE_LABELS, "none", lang)
+    return label(COMPLIANCE_LABELS, "met" if compliant else "not_met", lang)
+
+
+def _table_pages(title: str, columns: list[str], rows: list[list[Any]]) -> list[Sheet]:
+    """A table on as many A4 pages (without map) as it needs, its header repeated on each."""
+    pages = [rows[k:k + ROWS_PER_PAGE] for k in range(0, len(rows), ROWS_PER_PAGE)]
+    return [Sheet(title=title + (f" ({k + 1}/{len(pages)})" if len(pages) > 1 else ""), lines=[], layers=[], bounds=None, columns=columns, rows=page, portrait=True)
+            for k, page in enumerate(pages)]
 
 
 KEEP_COLOUR, FORBID_COLOUR = "#2b8a3e", "#c92a2a"

@@ -465,6 +465,26 @@ def test_sites_to_pick_are_the_scenarios_own(app_and_keys) -> None:
     assert bad.status_code == 422 and "facility_type" in bad.text
 
 
+def test_plan_print_pages_for_scenarios_only(app_and_keys) -> None:
+    """A scenario plan prints as A4 pages whose figures are the stored plan's; a suggestion is refused, saying why."""
+    from maps.spec import read_map_data
+
+    app, client, keys, *_ = app_and_keys
+    p = h(keys["planner"])
+    sid = client.post("/regions/sample/scenarios", json={"n_new": 3, "standard_min": 10}, headers=p).json()["id"]
+    plan_id = wait_for_job(app, client.post(f"/scenarios/{sid}/run", headers=p).json()["job"])["plan_id"]
+    stored = client.get(f"/plans/{plan_id}", headers=p).json()
+    page = client.get(stored["links"]["print"] + "&lang=en", headers=p)
+    assert page.status_code == 200 and "Content-Security-Policy" in page.headers
+    sheets = read_map_data(page.text)["sheets"]
+    new = sorted((s for s in stored["sites"] if s["plan_status"] == "new"), key=lambda s: s["rank"])
+    assert [row[1] for row in sheets[0]["table"]["rows"]] == [s["name"] for s in new]
+    assert f"{stored['summary']['covered_share']:.1%}" in sheets[0]["lines"][1]
+    sug = client.post("/regions/sample/suggestions", json={"town": "town-3", "k": 1}, headers=h(keys["street_office"])).json()["plan"]
+    refused = client.get(f"/plans/{sug}/map?print_mode=true", headers=p)
+    assert refused.status_code == 422 and "scenario plans" in refused.json()["detail"]
+
+
 def test_patrol_print_sheets_and_gpx_times_from_the_service(app_and_keys) -> None:
     import gpxpy
 

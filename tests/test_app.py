@@ -206,6 +206,12 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     import openpyxl
 
     assert openpyxl.load_workbook(saved).sheetnames[:2] == ["概况", "设施"]
+    # print: the plan as A4 pages in a frame (the browser's print dialogue is not part of headless Chromium)
+    page.get_by_role("button", name="打印方案（A4）").click()
+    wait_until(page, "(document.querySelector('iframe.print-frame') || {}).contentDocument && "
+                     "document.querySelector('iframe.print-frame').contentDocument.querySelectorAll('.planner-sheet').length >= 2", 60)
+    sheet_text = page.frame_locator("iframe.print-frame").locator(".planner-sheet").first.inner_text()
+    assert "已证明为最优方案" in sheet_text or "与最优方案相差不超过" in sheet_text
     # a second plan, then compare the two side by side
     page.get_by_label("新增数量", exact=True).fill("6")
     page.get_by_role("button", name="开始计算").click()

@@ -283,6 +283,39 @@ def test_patrol_sheets_print_one_page_per_team(plans, folder, basemap, size) -> 
         assert team == route.team and int(markers) == len(route.stops) + 1 and inside == markers, (team, markers, inside)
 
 
+def test_a_plan_prints_as_a4_pages_with_its_sites_numbered(plans, folder, basemap) -> None:
+    """The care plan on paper: page 1 the map with the new facilities numbered as in the list under
+    it, then the summary and the per-town table; every page A4, every figure the stored one's."""
+    from pypdf import PdfReader
+
+    from maps.views import ROWS_PER_PAGE, plan_print
+
+    care = plans["care"]
+    payload = json.loads(json.dumps(care.to_dict(), ensure_ascii=False, default=str))  # as stored by the service
+    path = save_map(plan_print(care, payload, lang="zh", basemap=basemap, date=datetime.date(2026, 12, 1)), folder / "plan-print.html")
+    pdf = folder / "plan-print.pdf"
+    print_to_pdf(path.resolve().as_uri(), pdf, *DESKTOP)
+    pages = [p.extract_text() for p in PdfReader(str(pdf)).pages]
+    data = read_map_data(path.read_text("utf-8"))
+    assert len(pages) == len(data["sheets"]) >= 3  # one A4 page per sheet: nothing cut or spilled
+    new = care.sites[care.sites["plan_status"] == "new"].sort_values("rank")
+    first = data["sheets"][0]
+    assert [row[1] for row in first["table"]["rows"]] == new["name"].astype(str).tolist()[:len(first["table"]["rows"])]
+    numbers = [f["icon"]["number"] for layer in data["layers"] if layer["name"] == "print-sites" for f in layer["features"] if f["k"] == "m"]
+    assert numbers == list(range(1, len(new) + 1))
+    assert "2026-12-01" in pages[0] and f"{care.summary['covered_share']:.1%}" in pages[0]
+    towns = care.units[care.units["level"] == "town"]
+    compliance = "".join(pages[2:])
+    for _, town in towns.iterrows():
+        assert str(town["name"]) in compliance
+    assert ("未达标" in compliance) == (not care.summary["compliant"])
+    assert all(len(s["table"]["rows"]) <= ROWS_PER_PAGE for s in data["sheets"])
+    out = render(path, folder / "plan-print.png", width=1400, height=1000, budget_ms=6000)
+    assert out.errors() == []
+    sheet = re.search(r'<section class="planner-sheet [^"]*" data-team="" data-markers="(\d+)" data-inside="(\d+)"', out.dom)
+    assert sheet and sheet.group(1) == sheet.group(2) == str(len(new)), "every new facility inside the page's map box"
+
+
 def test_gpx_waypoints_carry_arrival_times(plans) -> None:
     import gpxpy
 

@@ -43,7 +43,7 @@
       site_name: '站点名称', keep: '必须保留', forbid: '不得选用', pick_on_map: '在地图上选点', pick_state: '选择', none_picked: '尚未选择站点',
       no_such_site: '没有这个名称的站点（请从列表中选择）', site_candidate: '候选点位', site_existing: '现有设施',
       candidates_from: '候选点位来源', from_region: '区域已有的候选点位', from_upload: '我的上报', among_proposal: '仅在本街道上报的点位中选址（尚未批准的上报只用于本次查询）：上报',
-      ask_among: '在此上报中选址', status_proposed: '待审批', status_approved: '已批准', status_rejected: '已退回', status_withdrawn: '已撤回', status_deleted: '已删除'
+      ask_among: '在此上报中选址', print_plan: '打印方案（A4）', print: '打印', status_proposed: '待审批', status_approved: '已批准', status_rejected: '已退回', status_withdrawn: '已撤回', status_deleted: '已删除'
     },
     en: {
       title: 'Civil-affairs facility planner', skip: 'Skip to content', lang_switch: '中文', signout: 'Sign out', signin_title: 'Sign in with your key',
@@ -81,7 +81,7 @@
       no_such_site: 'No site of that name (choose one from the list)', site_candidate: 'Candidate site', site_existing: 'Existing facility',
       candidates_from: 'Candidates from', from_region: "The region's candidate sites", from_upload: 'My proposal',
       among_proposal: "Chosen among this office's own proposal only (a pending proposal is used for this question alone): proposal",
-      ask_among: 'Ask among these sites', status_proposed: 'Waiting', status_approved: 'Approved', status_rejected: 'Rejected', status_withdrawn: 'Withdrawn',
+      ask_among: 'Ask among these sites', print_plan: 'Print the plan (A4)', print: 'Print', status_proposed: 'Waiting', status_approved: 'Approved', status_rejected: 'Rejected', status_withdrawn: 'Withdrawn',
       status_deleted: 'Deleted'
     }
   };
@@ -157,6 +157,19 @@
   }
 
   /* Poll a job until it ends: ``onProgress(job)`` while it runs, ``onEnd(job)`` once it is done, failed or cancelled. */
+  /* A page of A4 sheets from the service, shown in a frame below ``into`` and handed to the
+     browser's print dialogue once drawn (again on every later click). */
+  function printFrame(path, into) {
+    var frame = into.querySelector('iframe.print-frame');
+    if (frame) { frame.contentWindow.print(); return; }
+    frame = mapFrame(path, t('print'));
+    frame.classList.add('print-frame');
+    into.appendChild(frame);
+    frame.addEventListener('load', function () {
+      if (frame.srcdoc) { setTimeout(function () { if (frame.isConnected && frame.contentWindow) { frame.contentWindow.print(); } }, 1500); }  // once its maps have drawn
+    });
+  }
+
   function pollJob(jobId, onProgress, onEnd, onError) {
     api('GET', '/jobs/' + jobId).then(function (job) {
       if (job.status === 'queued' || job.status === 'running') { onProgress(job); setTimeout(function () { pollJob(jobId, onProgress, onEnd, onError); }, 800); return; }
@@ -216,7 +229,8 @@
       into.appendChild(el('div', {'class': 'actions'}, [
         el('button', {type: 'button', 'class': 'secondary', text: t('download_excel'), onclick: function () { download('/plans/' + planId + '/excel?lang=' + state.lang, 'plan-' + planId + '.xlsx').catch(fail(box)); }}),
         el('button', {type: 'button', 'class': 'secondary', text: t('download_geojson'), onclick: function () { download('/plans/' + planId + '/geojson', 'plan-' + planId + '.geojson').catch(fail(box)); }}),
-        el('button', {type: 'button', 'class': 'secondary', text: t('download_map'), onclick: function () { download('/plans/' + planId + '/map?lang=' + state.lang, 'plan-' + planId + '.html').catch(fail(box)); }})
+        el('button', {type: 'button', 'class': 'secondary', text: t('download_map'), onclick: function () { download('/plans/' + planId + '/map?lang=' + state.lang, 'plan-' + planId + '.html').catch(fail(box)); }}),
+        p.kind === 'scenario' ? el('button', {type: 'button', 'class': 'secondary', text: t('print_plan'), onclick: function () { printFrame('/plans/' + planId + '/map?print_mode=true&lang=' + state.lang, into); }}) : null
       ]));
       into.appendChild(el('h3', {text: t('map')}));
       into.appendChild(mapFrame('/plans/' + planId + '/map?lang=' + state.lang));
@@ -592,14 +606,9 @@
           out.appendChild(el('h3', {text: t('not_visited')}));
           out.appendChild(table([t('stop'), t('reason')], p.unserved.map(function (u) { return [u.name, reasonText(u)]; })));
         }
-        var sheet = null;
         out.appendChild(el('div', {'class': 'actions'}, [
           el('button', {type: 'button', 'class': 'secondary', text: t('download_gpx'), onclick: function () { download('/patrols/' + p.id + '/gpx', 'patrol-' + p.id + '.gpx').catch(fail(box)); }}),
-          el('button', {type: 'button', 'class': 'secondary', text: t('print_sheet'), onclick: function () {
-            if (!sheet) { sheet = mapFrame('/patrols/' + p.id + '/map?print_mode=true&lang=' + state.lang, t('print_sheet')); sheet.style.height = '1200px'; out.appendChild(sheet);
-                          sheet.addEventListener('load', function () { if (sheet.srcdoc) { sheet.contentWindow.print(); } }); }
-            else { sheet.contentWindow.print(); }
-          }})]));
+          el('button', {type: 'button', 'class': 'secondary', text: t('print_sheet'), onclick: function () { printFrame('/patrols/' + p.id + '/map?print_mode=true&lang=' + state.lang, out); }})]));
         out.appendChild(mapFrame('/patrols/' + p.id + '/map?lang=' + state.lang));
       }).catch(fail(box));
     });

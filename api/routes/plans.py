@@ -14,7 +14,7 @@ from api.privacy import geojson_for, plan_payload_for
 from api.state import ASSET_URL, ApiError, Caller, State, basemap_for, map_page, plan_object, public_data
 from geodata.export import excel_bytes
 from maps.base import ASSET_DIR, install_map_tiles, render_html
-from maps.views import compliance_map, coverage_map, suggestion_map
+from maps.views import compliance_map, coverage_map, plan_print, suggestion_map
 from planner.report import PERCENT_HEADERS, plan_tables
 
 router = APIRouter(tags=["plans"])
@@ -68,7 +68,8 @@ def plan(plan_id: int, who: Who, state: StateDep) -> dict:
     if row["kind"] == "hierarchy":
         return {"id": row["id"], "kind": row["kind"], "region": row["region"], **public_data(row["payload"]), "links": {"geojson": f"/plans/{plan_id}/geojson"}}
     return {"id": row["id"], "kind": row["kind"], "region": row["region"], **_payload(state, row, who),
-            "links": {"geojson": f"/plans/{plan_id}/geojson", "map": f"/plans/{plan_id}/map", "excel": f"/plans/{plan_id}/excel"}}
+            "links": {"geojson": f"/plans/{plan_id}/geojson", "map": f"/plans/{plan_id}/map", "excel": f"/plans/{plan_id}/excel",
+                      **({"print": f"/plans/{plan_id}/map?print_mode=true"} if row["kind"] == "scenario" else {})}}
 
 
 @router.get("/plans/{plan_id}/geojson")
@@ -94,14 +95,19 @@ def plan_compliance(plan_id: int, who: Who, state: StateDep) -> dict:
 
 @router.get("/plans/{plan_id}/map", response_class=HTMLResponse)
 def plan_map(plan_id: int, who: Who, state: StateDep, kind: Annotated[str, Query(pattern="^(coverage|compliance|suggestion)$")] = "coverage",
-             lang: Lang = "zh") -> HTMLResponse:
+             lang: Lang = "zh", print_mode: Annotated[bool, Query(description="A4 pages to print: the map with the new facilities numbered and "
+                                                                             "listed, the summary, the per-town table")] = False) -> HTMLResponse:
     """The plan's map as HTML (assets served by this service; works without internet). A town's
-    suggestions are always drawn as a suggestion map."""
+    suggestions are always drawn as a suggestion map; ``print_mode``: a scenario plan as A4 pages."""
     row = _facility_plan(_row(state, plan_id, who), "map yet")
     stored = plan_object(state, row)
     planner_level = who.role in ("admin", "planner")
     basemap = basemap_for(state, row["region"])
-    if kind == "suggestion" or row["kind"] == "suggestion":
+    if print_mode:
+        if row["kind"] != "scenario":
+            raise ApiError(422, "print pages are made for scenario plans; print a suggestion's map from the browser", "print_mode")
+        m = plan_print(stored, _payload(state, row, who), lang=lang, basemap=basemap)  # type: ignore[arg-type]
+    elif kind == "suggestion" or row["kind"] == "suggestion":
         m = suggestion_map(stored, lang=lang, basemap=basemap, suppress_below=None if planner_level else state.settings.privacy_min_count)  # type: ignore[arg-type]
     elif kind == "compliance":
         m = compliance_map(stored, lang=lang, basemap=basemap)  # type: ignore[arg-type]

@@ -617,8 +617,8 @@
     var byName = {};
     (spec.layers || []).forEach(function (layer) { byName[layer.name] = layer; });
     (spec.sheets || []).forEach(function (sheet, k) {
-      var landscape = sheetIsLandscape(sheet.bounds);
-      var page = el('section', 'planner-sheet ' + (landscape ? 'planner-landscape' : 'planner-portrait'));
+      var landscape = typeof sheet.portrait === 'boolean' ? !sheet.portrait : (sheet.bounds ? sheetIsLandscape(sheet.bounds) : false);
+      var page = el('section', 'planner-sheet ' + (landscape ? 'planner-landscape' : 'planner-portrait') + (sheet.bounds ? '' : ' planner-table-only'));
       page.setAttribute('data-team', String(sheet.team));
       var head = el('header', 'planner-sheet-head');
       head.appendChild(el('h1', null, sheet.title));
@@ -626,12 +626,14 @@
       page.appendChild(head);
       var body = el('div', 'planner-sheet-body');
       var box = el('div', 'planner-sheet-map');
-      body.appendChild(box);
+      if (sheet.bounds) { body.appendChild(box); }
       body.appendChild(timetable(sheet.table));
       page.appendChild(body);
       holder.appendChild(page);
+      if (!sheet.bounds) { page.setAttribute('data-sheet', String(k + 1)); return; }
       var sheetMap = L.map(box, {zoomControl: false, attributionControl: true, dragging: false, scrollWheelZoom: false, doubleClickZoom: false,
                                  boxZoom: false, keyboard: false, touchZoom: false, zoomSnap: 0.25, fadeAnimation: false, zoomAnimation: false});
+      sheetMap.createPane('plannerLabels').style.zIndex = 580;  // unit names (see draw)
       var bases = baseLayers(sheetMap, spec.base);
       if (bases.length) { bases[0].layer.addTo(sheetMap); }
       sheetMap.fitBounds(sheet.bounds, {padding: [28, 28]});
