@@ -138,6 +138,30 @@ def accessibility_problems(page) -> list[str]:
     }""")
 
 
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core"
+"""axe-core from npm, pinned (VENDOR.json: version, sha256, MPL-2.0 licence)."""
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.x A/AA violations of the app page (map frames left out: they are the
+    service's map pages, checked in test_maps), as "rule: element" lines.  axe is evaluated through
+    the DevTools protocol, so the app's CSP stays as it is."""
+    import hashlib
+    import json
+
+    source = AXE / "axe.min.js"
+    pinned = json.loads((AXE / "VENDOR.json").read_text(encoding="utf-8"))["axe.min.js"]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == pinned["sha256"], "tests/vendor/axe-core/axe.min.js is not the pinned file"
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(source.read_text(encoding="utf-8") + "\n;0")
+    found = page.evaluate("""async () => {
+      const result = await axe.run(document, {iframes: false, runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+                                              resultTypes: ['violations']});
+      return result.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(' | '));
+    }""")
+    return list(found)
+
+
 # ---------------------------------------------------------------------------- sign-in
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_sign_in_shows_only_the_roles_sections(service, chromium, viewport) -> None:
@@ -173,6 +197,36 @@ def test_sign_in_shows_only_the_roles_sections(service, chromium, viewport) -> N
     context.close()
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_every_view_passes_axe(service, chromium, viewport) -> None:
+    """axe-core (WCAG 2.1 A/AA) finds nothing on the sign-in page and on every section of every
+    role, in Chinese and in English, on a desktop and a phone."""
+    base, keys, _ = service
+    context, page, errors = open_app(chromium, base, viewport)
+    found = {"signin": axe_violations(page)}
+    for role in ("planner", "street_office", "patrol"):
+        sign_in(page, keys[role])
+        for lang in ("zh", "en"):
+            tabs = page.locator("#tabs [role=tab]")
+            for k in range(tabs.count()):
+                tabs.nth(k).click()
+                page.wait_for_timeout(400)  # the section's lists arrive
+                found[f"{role}/{lang}/{tabs.nth(k).inner_text()}"] = axe_violations(page)
+            page.locator("#lang").click()
+            page.wait_for_selector("#tabs [role=tab]")
+        page.locator("#signout").click()
+        page.wait_for_selector("#signin:not([hidden])")
+    assert {view: v for view, v in found.items() if v} == {}
+    # the check can fail: an unlabelled field and grey-on-white text are found
+    page.evaluate("""() => { const m = document.getElementById('main');
+      m.appendChild(Object.assign(document.createElement('input'), {type: 'text'}));
+      m.appendChild(Object.assign(document.createElement('p'), {textContent: '浅灰色文字', style: 'color:#c8c8c8'})); }""")
+    planted = " ".join(axe_violations(page))
+    assert "label" in planted and "color-contrast" in planted, planted
+    assert errors == []
+    context.close()
+
+
 # ---------------------------------------------------------------------------- the three roles
 def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -> None:
     base, keys, region = service
@@ -198,6 +252,7 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     frame = page.frame_locator("iframe.map-frame")
     frame.locator(".leaflet-marker-icon").first.wait_for(timeout=30_000)  # the map draws inside the app
     page.wait_for_timeout(1500)
+    assert axe_violations(page) == []  # the result: figures, compliance table, downloads
     shot(page, "planner-result")
     with page.expect_download() as download:
         page.get_by_role("button", name="下载 Excel").click()
@@ -223,6 +278,7 @@ def test_planner_runs_a_scenario_and_downloads_it(service, chromium, tmp_path) -
     rows = page.locator("table tbody tr").all_inner_texts()
     assert rows[1].startswith("新增设施") and "6" in rows[1] and "3" in rows[1]
     assert page.locator("iframe.map-frame").count() == 2
+    assert axe_violations(page) == []
     page.wait_for_timeout(1500)
     shot(page, "planner-compare")
     # the three-level network: on the sample a town has no care-centre site, and the app says which
@@ -284,6 +340,7 @@ def test_planner_keeps_and_forbids_sites_picked_on_the_map(service, chromium) ->
     page.locator("fieldset.pick").get_by_role("button", name="必须保留", exact=True).click()
     wait_until(page, "document.querySelectorAll('fieldset.pick tbody tr').length === 3")
     assert accessibility_problems(page) == []
+    assert axe_violations(page) == []  # the picked sites' table with its choices and buttons
     page.locator("iframe.pick-frame").scroll_into_view_if_needed()
     shot(page, "planner-pick")
     rows = [r.split("\t") for r in page.locator("fieldset.pick tbody tr").all_inner_texts()]
@@ -310,6 +367,7 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     page.wait_for_selector("table tbody tr")
     assert page.locator("table tbody tr").count() == 2
     assert no_horizontal_scroll(page)
+    assert axe_violations(page) == []
     page.wait_for_timeout(1500)
     shot(page, "office-suggestions")
     # the app offers no other town; the API refuses one asked for anyway
@@ -388,6 +446,7 @@ def test_patrol_team_plans_tonight_on_a_phone(service, chromium, tmp_path) -> No
     page.wait_for_selector("text=时间表", timeout=60_000)
     assert page.locator("table tbody tr").count() >= 1
     assert page.locator("td:has-text('热线报告：长椅上有人 · 临时加点')").count() == 1  # visited, marked as added
+    assert axe_violations(page) == []
     page.locator("h3:has-text('时间表')").scroll_into_view_if_needed()
     shot(page, "patrol-timetable")
     assert no_horizontal_scroll(page)
