@@ -362,6 +362,8 @@ def test_street_office_asks_uploads_and_a_planner_approves(service, chromium, tm
     base, keys, region = service
     context, page, errors = open_app(chromium, base, PHONE)
     sign_in(page, keys["street_office"])
+    town_name = region.units.loc[region.units["unit_id"] == "town-3", "name"].iloc[0]
+    assert town_name in page.locator("#who").inner_text() and town_name in page.locator("#views h2").first.inner_text()  # the town by its name
     page.get_by_label("建议数量").fill("2")
     page.get_by_role("button", name="获取建议").click()
     page.wait_for_selector("table tbody tr")

@@ -493,7 +493,7 @@
         out.appendChild(mapFrame(a.map));
       }).catch(fail(box));
     });
-    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_suggest') + ' · ' + state.me.town}), form, box, out]));
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_suggest') + ' · ' + (state.me.town_name || state.me.town)}), form, box, out]));
   }
 
   function uploadTab(view) {
@@ -682,7 +682,7 @@
           download('/visits/' + v.id + '/calendar?format=csv', 'visits-' + v.id + '.csv').catch(fail(box)); }})]));
       }).catch(fail(box));
     });
-    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_visits') + (state.me.town ? ' · ' + state.me.town : '')}), form, box, out]));
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_visits') + (state.me.town ? ' · ' + (state.me.town_name || state.me.town) : '')}), form, box, out]));
   }
 
   /* ---------------------------------------------------------------- shell */
@@ -714,7 +714,7 @@
     state.me = me;
     $('signin').hidden = true;
     $('signout').hidden = false;
-    $('who').textContent = me.name + ' · ' + t('role_' + me.role) + (me.town ? ' · ' + me.town : '') + (me.station ? ' · ' + me.station : '');
+    $('who').textContent = me.name + ' · ' + t('role_' + me.role) + (me.town ? ' · ' + (me.town_name || me.town) : '') + (me.station ? ' · ' + me.station : '');
     var tabs = $('tabs');
     tabs.textContent = '';
     tabs.hidden = false;

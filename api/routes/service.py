@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from api.deps import StateDep, Who
-from api.state import VERSION
+from api.state import VERSION, region_at
 
 APP_DIR = Path(__file__).resolve().parents[1] / "app"
 """The browser app's files (index.html, app.js, app.css), served at ``/`` and ``/app/``."""
@@ -35,9 +35,18 @@ def version() -> dict:
 
 
 @router.get("/me")
-def me(who: Who) -> dict:
-    """The key's holder: id, name, role, and the town or station it is scoped to (the app signs in with this)."""
-    return {"id": who.id, "name": who.name, "role": who.role, "town": who.town, "station": who.station}
+def me(who: Who, state: StateDep) -> dict:
+    """The key's holder: id, name, role, and the town (its id and name) or station it is scoped to
+    (the app signs in with this)."""
+    town_name = None
+    if who.town:
+        for region_id in state.settings.regions:
+            units = region_at(state, region_id).units
+            found = units.loc[(units["level"] == "town") & (units["unit_id"] == who.town), "name"]
+            if len(found):
+                town_name = str(found.iloc[0])
+                break
+    return {"id": who.id, "name": who.name, "role": who.role, "town": who.town, "town_name": town_name, "station": who.station}
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
