@@ -157,7 +157,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     db: Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: SQLite file in --data-dir).")] = None,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the database, snapshots, access log and map assets.")] = Path("planner-data"),
-    workers: Annotated[int, typer.Option(help="Scenario jobs solved at the same time (worker processes).")] = 1,
+    workers: Annotated[int, typer.Option(help="Scenario jobs solved at the same time (worker processes); 0: one per core.")] = 0,
     rate_per_minute: Annotated[float, typer.Option("--rate-per-minute", help="Requests per minute per key (beyond: 429 with Retry-After).")] = 120.0,
     max_jobs: Annotated[int, typer.Option("--max-jobs", help="Scenario jobs queued or running at most (beyond: 503).")] = 20,
     inline_solves: Annotated[int, typer.Option("--inline-solves", help="Suggestions and patrols solved inside requests at the same time.")] = 2,
@@ -170,6 +170,7 @@ def serve(
     import uvicorn
 
     from api import store as db_mod
+    from api.jobs import default_workers
     from api.service import Settings, StartupError, create_app
 
     try:
@@ -192,7 +193,7 @@ def serve(
         console.print(f"[bold]first start: admin key[/] {admin}  (also in {key_file}; shown once)")
     store.engine.dispose()
     settings = Settings(regions={"sample" if region == "sample" else Path(region).name or region: loaded}, db_url=url, data_dir=data_dir,
-                        admin_key=admin, workers=workers, rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
+                        admin_key=admin, workers=workers or default_workers(), rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
                         inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")),
                         basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None,
                         prepare_basemaps=True)

@@ -18,6 +18,7 @@ back the plan's JSON; the service stores the row.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 import time
 import traceback
@@ -55,10 +56,33 @@ class HierarchyTask:
     time_limit: float
 
 
+JOB_NICENESS = 10
+"""Scheduling niceness added to scenario-job processes: with every core solving, the service's own
+process (and the suggestions it solves inline) still gets the CPU when it asks."""
+
+
+def _lower_priority(niceness: int) -> None:
+    """Lower this process's CPU priority (POSIX; elsewhere nothing happens)."""
+    try:
+        os.nice(niceness)
+    except (AttributeError, OSError):
+        pass
+
+
+def default_workers() -> int:
+    """Scenario jobs solved at once by default: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _child(conn: Any, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path) -> None:
     """Runs in the worker process: solve, write the snapshot, send the outcome."""
     from api.snapshots import save_plan
     from planner.scenario import run_hierarchy, run_scenario
+
+    _lower_priority(JOB_NICENESS)
 
     def progress(fraction: float, message: str) -> None:
         conn.send(("progress", fraction, message))

@@ -28,7 +28,7 @@ import pandas as pd
 from fastapi.responses import HTMLResponse
 
 from api import store as db
-from api.jobs import JobRunner, WorkerTimeout, run_in_child
+from api.jobs import JobRunner, WorkerTimeout, default_workers, run_in_child
 from api.snapshots import load_patrol, load_plan, save_plan
 from geodata.basemap import region_basemap
 from geodata.errors import DataError
@@ -63,7 +63,8 @@ class Settings:
     db_url: str
     data_dir: Path
     admin_key: str | None = None
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
+    """Scenario jobs solved at the same time, each in its own worker process (default: one per core)."""
     suggestion_cache_size: int = 256
     solve_time_cap: float | None = None
     """Upper bound on any solver time limit, seconds (e.g. for fuzzing); None: as requested."""
