@@ -172,8 +172,14 @@ class Region:
         return {"en": f"Region '{self.name}': " + "; ".join(en), "zh": f"区域「{self.name}」：" + "；".join(zh)}
 
     def units_at(self, level: str) -> gpd.GeoDataFrame:
-        """The units of one level (``city``/``town``/``community``)."""
-        return self.units[self.units["level"] == level]
+        """The units of one level (``city``/``town``/``community``); kept after the first call
+        (a region's units do not change; a new frame set on ``units`` is read afresh).  Treat
+        the frame as read-only."""
+        cache = self.__dict__.setdefault("_units_at", {})
+        key = (level, id(self.units))
+        if key not in cache:
+            cache[key] = self.units[self.units["level"] == level]
+        return cache[key]
 
     def area_km2(self) -> float:
         """Area of the boundary, km²."""

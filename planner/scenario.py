@@ -472,16 +472,8 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
     is_open = solution.is_open
     unit_factor = 60.0 if scenario.weight == "time" else 1.0
     unit_name = "min" if scenario.weight == "time" else "m"
-    # nearest open site for every demand point, beyond the standard too
-    engine = ctx.costs.engine
     open_idx = np.flatnonzero(is_open)
-    if len(open_idx):
-        near_idx, near_cost = engine.nearest(ctx.costs.site_index[open_idx], ctx.costs.demand_index, 1, reverse=scenario.direction == "demand_to_site")
-        nearest_site = np.where(near_idx[:, 0] >= 0, open_idx[np.maximum(near_idx[:, 0], 0)], -1)
-        nearest_cost = near_cost[:, 0]
-    else:
-        nearest_site = np.full(len(ctx.demand), -1)
-        nearest_cost = np.full(len(ctx.demand), np.inf)
+    nearest_site, nearest_cost = _nearest_open(scenario, ctx, is_open)
     within = nearest_cost <= scenario.standard
     w = ctx.weights
 
@@ -530,28 +522,24 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
             town_id = ctx.demand["town"].iloc[0]
             layer = layer[(layer["unit_id"] == town_id) | (layer["parent_id"] == town_id)]
             layer = layer[layer["level"] == level]
-        by_unit = pd.DataFrame({"unit": ctx.demand[level].to_numpy(), "w": w, "cov": w * within, "cost": nearest_cost, "within": within})
+        figures = _unit_figures(layer["unit_id"].to_numpy(), ctx.demand[level].to_numpy(), w, within, nearest_cost)
         open_sites_level = sites[is_open]
         site_counts = open_sites_level.groupby([level, "plan_status"]).size() if level in open_sites_level and len(open_sites_level) else pd.Series(dtype=int)
         bounds = {b.level: b for b in problem.unit_bounds}
-        for k, (_, unit) in enumerate(layer.iterrows()):
-            rows = by_unit[by_unit["unit"] == unit["unit_id"]]
-            people = float(rows["w"].sum())
-            finite = rows[np.isfinite(rows["cost"])]
-            mean = float(np.average(finite["cost"], weights=finite["w"])) / unit_factor if len(finite) and finite["w"].sum() > 0 else None
-            worst = float(finite.loc[finite["w"] > 0, "cost"].max()) / unit_factor if (finite["w"] > 0).any() else None
-            existing_n = int(site_counts.get((unit["unit_id"], "existing"), 0))
-            new_n = int(site_counts.get((unit["unit_id"], "new"), 0))
-            minimum = None
-            if level in bounds:
-                names = bounds[level].names
-                pos = [i for i, nm in enumerate(names) if nm == unit["name"]]
-                minimum = float(bounds[level].minimum[pos[0]]) if pos else None
+        minimum_by_name = {}
+        if level in bounds:
+            for i, nm in reversed(list(enumerate(bounds[level].names))):  # the first unit of a name, as before
+                minimum_by_name[nm] = float(bounds[level].minimum[i])
+        for unit_id, name, parent, people, covered, mean, worst in zip(layer["unit_id"], layer["name"], layer.get("parent_id", pd.Series(None, index=layer.index)),
+                                                                       *figures):
+            existing_n = int(site_counts.get((unit_id, "existing"), 0))
+            new_n = int(site_counts.get((unit_id, "new"), 0))
+            minimum = minimum_by_name.get(name) if level in bounds else None
             units_rows.append({
-                "level": level, "unit_id": unit["unit_id"], "name": unit["name"], "parent_id": unit.get("parent_id"),
-                "residents": round(people, 1), "covered": round(float(rows["cov"].sum()), 1),
-                "covered_share": round(float(rows["cov"].sum()) / people, 4) if people > 0 else None,
-                f"mean_{unit_name}": None if mean is None else round(mean, 2), f"worst_{unit_name}": None if worst is None else round(worst, 2),
+                "level": level, "unit_id": unit_id, "name": name, "parent_id": parent,
+                "residents": round(people, 1), "covered": round(covered, 1),
+                "covered_share": round(covered / people, 4) if people > 0 else None,
+                f"mean_{unit_name}": None if mean is None else round(mean / unit_factor, 2), f"worst_{unit_name}": None if worst is None else round(worst / unit_factor, 2),
                 "existing_sites": existing_n, "new_sites": new_n, "minimum_sites": minimum,
                 "compliant": None if minimum is None else existing_n + new_n >= minimum,
             })
@@ -587,7 +575,7 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
         "residents_in_group": round(total, 1),
         "covered_persons": round(covered_total, 1),
         "covered_share": round(covered_total / total, 4) if total > 0 else None,
-        "covered_by_existing_share": round(float(w[(ctx.costs.coverage(scenario.standard, scenario.direction).covered()[:, np.flatnonzero(ctx.is_existing)].sum(axis=1).A1 > 0)].sum()) / total, 4) if total > 0 and ctx.is_existing.any() else 0.0,  # type: ignore[arg-type]
+        "covered_by_existing_share": _existing_share(scenario, ctx),
         f"mean_{unit_name}_to_nearest": round(float(np.average(nearest_cost[np.isfinite(nearest_cost)], weights=w[np.isfinite(nearest_cost)])) / unit_factor, 2) if np.isfinite(nearest_cost).any() and w[np.isfinite(nearest_cost)].sum() > 0 else None,
         f"worst_{unit_name}_to_nearest": round(float(nearest_cost[(w > 0) & np.isfinite(nearest_cost)].max()) / unit_factor, 2) if ((w > 0) & np.isfinite(nearest_cost)).any() else None,
         "uncoverable_persons": round(float(solution.stats.get("uncoverable_weight", 0.0)), 1),
@@ -604,6 +592,47 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
     reported = set(units["unit_id"]) if len(units) else set()
     shapes = region.units[region.units["unit_id"].isin(reported)][["unit_id", "name", "level", "parent_id", "geometry"]].reset_index(drop=True)
     return Plan(scenario, open_sites, candidates.reset_index(drop=True), units, compliance, summary, demand, shapes)
+
+
+def _nearest_open(scenario: Scenario, ctx: _Context, is_open: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """For every demand point, its nearest open site (-1: none reachable) and the cost to it
+    (seconds or metres), beyond the standard too."""
+    open_idx = np.flatnonzero(is_open)
+    if not len(open_idx):
+        return np.full(len(ctx.demand), -1), np.full(len(ctx.demand), np.inf)
+    near_idx, near_cost = ctx.costs.engine.nearest(ctx.costs.site_index[open_idx], ctx.costs.demand_index, 1, reverse=scenario.direction == "demand_to_site")
+    return np.where(near_idx[:, 0] >= 0, open_idx[np.maximum(near_idx[:, 0], 0)], -1), near_cost[:, 0]
+
+
+def _existing_share(scenario: Scenario, ctx: _Context) -> float:
+    """Share of the group within the standard of an existing site (before the plan), 4 decimals."""
+    total = float(ctx.weights.sum())
+    if total <= 0 or not ctx.is_existing.any():
+        return 0.0
+    covered = ctx.costs.coverage(scenario.standard, scenario.direction).covered()[:, np.flatnonzero(ctx.is_existing)].sum(axis=1).A1 > 0  # type: ignore[arg-type]
+    return round(float(ctx.weights[covered].sum()) / total, 4)
+
+
+def _unit_figures(unit_ids: NDArray, demand_units: NDArray, weights: NDArray[np.float64], within: NDArray[np.bool_],
+                  nearest_cost: NDArray[np.float64]) -> tuple[list[float], list[float], list[float | None], list[float | None]]:
+    """Per unit of ``unit_ids``: residents, covered residents, the weighted mean and the worst
+    cost to the nearest open site over its demand points with a finite cost (None without any)."""
+    index = {u: k for k, u in enumerate(unit_ids)}
+    code = np.fromiter((index.get(u, -1) for u in demand_units), dtype=np.int64, count=len(demand_units))
+    mine = code >= 0
+    code, w, ok, cost = code[mine], weights[mine], within[mine], nearest_cost[mine]
+    n = len(unit_ids)
+    people = np.bincount(code, weights=w, minlength=n)
+    covered = np.bincount(code, weights=w * ok, minlength=n)
+    finite = np.isfinite(cost)
+    w_finite = np.bincount(code[finite], weights=w[finite], minlength=n)
+    weighted = np.bincount(code[finite], weights=(w * cost)[finite], minlength=n)
+    worst = np.full(n, -np.inf)
+    counted = finite & (w > 0)
+    np.maximum.at(worst, code[counted], cost[counted])
+    means = [float(weighted[k] / w_finite[k]) if w_finite[k] > 0 else None for k in range(n)]
+    worsts = [float(worst[k]) if np.isfinite(worst[k]) else None for k in range(n)]
+    return people.tolist(), covered.tolist(), means, worsts
 
 
 def _solver_account(scenario: Scenario, problem: Problem, solution: Solution, weights: NDArray[np.float64], nearest_cost: NDArray[np.float64]) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""Site suggestions for one town, answered from warm contexts.
+
+A street office asks "k more meal points in my town within 10 minutes": a town-sized location
+problem.  :func:`planner.scenario.run_scenario` answers it in full — travel costs, model, solve,
+and an explanation of every site, unit and target — in tens of milliseconds, most of which is the
+explanation and the model, not the search.  Many offices ask varied questions (their own town,
+their own k and standard) about the same region, so :class:`SuggestionEngine` keeps, per question
+without its k (town, facility type, group, mode, standard, candidates), the model and its context
+warm, solves the question's k with the same solver :func:`run_scenario` uses, and works out only
+what the answer needs: the new sites ranked by what each adds and the town's coverage before and
+after.  The full plan of a suggestion (for its map and workbook) is :meth:`SuggestionEngine.plan`:
+the same explanation :func:`run_scenario` writes, of the same solution — so a suggestion is the one
+a fresh solve gives, by construction (tests/test_suggest.py checks it against ``run_scenario``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from geodata.region import Region
+from planner.location.problem import Problem, Solution
+from planner.location.solve import solve
+from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _nearest_open, _rank_sites
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A town question's answer: the new sites ranked, and what they change.
+
+    ``site_ids``, ``names``, ``lon``/``lat`` (WGS-84 degrees) and ``adds_persons`` (residents of the
+    group each new site adds, in rank order) describe the new sites; ``covered_before`` and
+    ``covered_after`` are the town's covered shares (0–1) of the group without and with them;
+    ``solution`` is the solver's own result (its bound and proof), ``seconds`` the time taken.
+    """
+
+    scenario: Scenario
+    solution: Solution
+    site_ids: list[str]
+    names: list[str]
+    lon: list[float]
+    lat: list[float]
+    adds_persons: list[float]
+    covered_before: float
+    covered_after: float
+    residents: float
+    seconds: float
+
+
+class SuggestionEngine:
+    """Answers town questions on one region version from models kept warm.
+
+    Parameters
+    ----------
+    region
+        The region version the answers are about (a new version needs a new engine).
+    max_models
+        Questions without their k kept warm at most (least recently used dropped first).
+
+    Thread-safe: several requests may ask at once (each solve runs outside the engine's lock).
+    """
+
+    def __init__(self, region: Region, max_models: int = 256) -> None:
+        self.region = region
+        self.max_models = int(max_models)
+        self._models: OrderedDict[str, tuple[Problem, _Context]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(scenario: Scenario) -> str:
+        """The question without what does not change its model (its k, name and time limit)."""
+        return repr(dataclasses.replace(scenario, n_new=0, name="", time_limit=0.0))
+
+    def model(self, scenario: Scenario) -> tuple[Problem, _Context]:
+        """The question's model with its k (built on first use, then kept)."""
+        key = self._key(scenario)
+        with self._lock:
+            found = self._models.get(key)
+            if found is not None:
+                self._models.move_to_end(key)
+        if found is None:
+            scenario.validate(self.region)
+            found = _context(self.region, dataclasses.replace(scenario, n_new=0))
+            with self._lock:
+                self._models[key] = found
+                while len(self._models) > self.max_models:
+                    self._models.popitem(last=False)
+        problem, ctx = found
+        return dataclasses.replace(problem, n_new=scenario.n_new, budget=scenario.budget), ctx
+
+    def suggest(self, scenario: Scenario) -> Suggestion:
+        """Solve ``scenario`` (a town question, ``Scenario(town=..., n_new=k)``) and rank its new sites.
+
+        Raises ValueError (a field that does not fit the region) or InfeasibleProblem, as
+        :func:`run_scenario` does."""
+        if scenario.town is None:
+            raise ValueError("town: a suggestion is about one town (Scenario(town=...))")
+        started = time.perf_counter()
+        scenario.validate(self.region)
+        problem, ctx = self.model(scenario)
+        solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
+        is_open = solution.is_open
+        rank, adds = _rank_sites(ctx.coverage, ctx.weights, is_open, ctx.is_existing)
+        new = np.flatnonzero(is_open & ~ctx.is_existing)
+        new = new[np.argsort(rank[new], kind="stable")]
+        _, nearest_cost = _nearest_open(scenario, ctx, is_open)
+        total = float(ctx.weights.sum())
+        covered = float(ctx.weights[nearest_cost <= scenario.standard].sum())
+        points = ctx.sites.geometry.iloc[new]
+        return Suggestion(scenario=scenario, solution=solution, site_ids=ctx.sites["site_id"].iloc[new].astype(str).tolist(),
+                          names=ctx.sites["name"].iloc[new].astype(str).tolist(), lon=[round(float(p.x), 7) for p in points],
+                          lat=[round(float(p.y), 7) for p in points], adds_persons=[round(float(adds[j]), 1) for j in new],
+                          covered_before=_existing_share(scenario, ctx), covered_after=round(covered / total, 4) if total > 0 else 0.0,
+                          residents=round(total, 1), seconds=time.perf_counter() - started)
+
+    def plan(self, suggestion: Suggestion) -> Plan:
+        """The suggestion's full plan — sites, candidates, units, targets, summary — as
+        :func:`run_scenario` explains it, of the suggestion's own solution (nothing solved again)."""
+        problem, ctx = self.model(suggestion.scenario)
+        return _explain(self.region, suggestion.scenario, problem, ctx, suggestion.solution, suggestion.seconds)

@@ -1,0 +1,68 @@
+"""Suggestions from warm models (planner.suggest) are the answers a fresh solve gives: every
+question of a grid (towns × k × standards) on the sample region and on a synthetic city, compared
+with planner.scenario.run_scenario — the same sites in the same order, the same residents added,
+the same coverage before and after, the same solver result, and the same full plan."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from planner.location.problem import InfeasibleProblem
+from planner.scenario import Scenario, run_scenario
+from planner.suggest import SuggestionEngine
+
+
+def _questions(region, facility: str, ks=(1, 2, 3, 4), standards=(5, 10, 15)) -> list[Scenario]:
+    towns = region.units_at("town")["unit_id"].tolist()
+    return [Scenario(name=f"{town} k={k} {standard} min", facility_type=facility, model="mclp", group="pop_60", mode="walk", standard_min=standard,
+                     n_new=k, town=town, time_limit=20) for town, k, standard in itertools.product(towns, ks, standards)]
+
+
+def _without_timings(payload: dict) -> dict:
+    summary = dict(payload["summary"])
+    summary.pop("seconds_total")
+    summary["solver"] = {k: v for k, v in summary["solver"].items() if k not in ("seconds", "stats")}
+    return {**payload, "summary": summary}
+
+
+@pytest.mark.parametrize("which", ["sample", "small_city"])
+def test_suggestions_equal_fresh_solves(which, request) -> None:
+    region = request.getfixturevalue("sample_region" if which == "sample" else "small_city")
+    engine = SuggestionEngine(region)
+    answered = refused = 0
+    for question in _questions(region, "meal_point"):
+        try:
+            fresh = run_scenario(region, question)
+        except InfeasibleProblem as exc:
+            with pytest.raises(InfeasibleProblem, match=str(exc)[:40]):  # the same refusal, the same words
+                engine.suggest(question)
+            refused += 1
+            continue
+        got = engine.suggest(question)
+        new = fresh.sites[fresh.sites["plan_status"] == "new"].sort_values("rank")
+        assert got.site_ids == new["site_id"].astype(str).tolist(), question.name
+        assert got.adds_persons == new["adds_persons"].round(1).tolist(), question.name
+        assert got.covered_before == fresh.summary["covered_by_existing_share"] and got.covered_after == fresh.summary["covered_share"], question.name
+        assert got.solution.objective == pytest.approx(fresh.summary["solver"]["objective"], abs=1e-9)
+        assert got.solution.proven == fresh.summary["solver"]["proven_optimal"]
+        assert _without_timings(engine.plan(got).to_dict()) == _without_timings(fresh.to_dict()), question.name
+        answered += 1
+    assert answered >= 20 and answered + refused == len(_questions(region, "meal_point"))
+
+
+def test_models_are_kept_per_question_without_k(sample_region) -> None:
+    """k = 1..4 of one question share one warm model; another standard is another model; the
+    least recently used model goes first."""
+    engine = SuggestionEngine(sample_region, max_models=2)
+    town = sample_region.units_at("town")["unit_id"].iloc[0]
+    base = Scenario(name="q", facility_type="meal_point", model="mclp", standard_min=10, n_new=1, town=town, time_limit=20)
+    for k in (1, 2, 3):
+        engine.suggest(Scenario(**{**base.__dict__, "n_new": k}))
+    assert len(engine._models) == 1
+    engine.suggest(Scenario(**{**base.__dict__, "standard_min": 5}))
+    engine.suggest(Scenario(**{**base.__dict__, "standard_min": 15}))
+    assert len(engine._models) == 2  # the 10-minute model was dropped
+    with pytest.raises(ValueError, match="town"):
+        engine.suggest(Scenario(**{**base.__dict__, "town": None}))
