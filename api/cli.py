@@ -196,7 +196,7 @@ def serve(
                         admin_key=admin, workers=workers or default_workers(), rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
                         inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")),
                         basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None,
-                        prepare_basemaps=True)
+                        prepare_basemaps=True, fast_suggestions=os.environ.get("PLANNER_FAST_SUGGESTIONS", "1") != "0")
     try:
         application = create_app(settings)
     except StartupError as exc:

@@ -97,6 +97,12 @@ class Settings:
     """Where the regions' offline basemaps (PMTiles) are kept; None: ``data_dir/basemaps``."""
     tianditu_token: str | None = None
     """A Tianditu (天地图) key: the maps then offer Tianditu beside OSM and Amap (online)."""
+    fast_suggestions: bool = True
+    """Answer town suggestions from warm models in the service (planner.suggest) and write their
+    full plans behind the answer (api.explainer); False: solve each in a forked process with its
+    plan (the path before issue 15, kept for comparison and for questions too large for it)."""
+    fast_suggestion_max_pairs: int = 2_000_000
+    """Largest question (demand × site pairs within the standard) answered on the fast path."""
     prepare_basemaps: bool = False
     """Make the regions' offline basemaps in the background at start-up (``planner serve`` does);
     otherwise each is made at its region's first map."""
@@ -163,6 +169,10 @@ class State:
     patrol_cache: "OrderedDict[int, PatrolPlan]" = field(default_factory=OrderedDict)
     suggestion_cache: "OrderedDict[str, dict]" = field(default_factory=OrderedDict)
     basemaps: dict[str, Basemap] = field(default_factory=dict)
+    engines: dict[tuple[str, int], Any] = field(default_factory=dict)
+    """(region id, version) → its planner.suggest.SuggestionEngine (the latest versions only)."""
+    explainer: Any = None
+    """The api.explainer.Explainer writing suggestions' full plans (made at start-up)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     basemap_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -348,6 +358,49 @@ def store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dic
                               town=spec.get("town"), spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
     remember(state, state.plan_cache, plan_id, plan)
     return plan_id
+
+
+def suggestion_engine(state: State, region_id: str, region: Region) -> Any:
+    """The warm :class:`planner.suggest.SuggestionEngine` of a region's latest version (engines of
+    older versions are dropped when a newer one is first asked about)."""
+    from planner.suggest import SuggestionEngine
+
+    key = (region_id, version_of(region))
+    with state.lock:
+        engine = state.engines.get(key)
+        if engine is None or engine.region is not region:
+            for old in [k for k in state.engines if k[0] == region_id and k != key]:
+                del state.engines[old]
+            engine = state.engines[key] = SuggestionEngine(region)
+        return engine
+
+
+def store_explained(state: State, plan_id: int, payload: dict | None, geojson: str | None, snapshot: str | None) -> None:
+    """Store a suggestion's full plan once written (``payload`` None: it could not be, and the row says so)."""
+    if payload is None:
+        state.store.set(db.plans, plan_id, payload={"status": "lost"})
+    else:
+        state.store.set(db.plans, plan_id, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)), geojson=geojson, snapshot=snapshot)
+
+
+WRITE_WAIT_S = 30.0
+"""How long a read of a suggestion waits for its full plan to be written, seconds."""
+
+
+def written_plan(state: State, row: dict | None) -> dict | None:
+    """A plan row with its full plan: a suggestion still being written is waited for (503 after
+    WRITE_WAIT_S), one whose writing was lost says so (410)."""
+    if row is None or not isinstance(row.get("payload"), dict) or "status" not in row["payload"]:
+        return row
+    if row["payload"]["status"] == "pending":
+        if state.explainer is None or not state.explainer.wait(row["id"], WRITE_WAIT_S):
+            raise ApiError(503, "this suggestion's plan is still being written; try again in a few seconds", retry_after=5)
+        row = state.store.get(db.plans, row["id"])
+        if row is None or row["payload"].get("status") == "pending":
+            raise ApiError(503, "this suggestion's plan is still being written; try again in a few seconds", retry_after=5)
+    if row["payload"].get("status") == "lost":
+        raise ApiError(410, "this suggestion's plan was not written (the service stopped first); ask for the suggestion again")
+    return row
 
 
 def plan_object(state: State, plan_row: dict) -> Plan:

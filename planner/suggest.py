@@ -71,6 +71,15 @@ class SuggestionEngine:
         self._models: OrderedDict[str, tuple[Problem, _Context]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def reset_lock(self) -> None:
+        """A new lock (for a forked process: a lock another thread held at the fork stays held)."""
+        self._lock = threading.Lock()
+
+    def size(self, scenario: Scenario) -> int:
+        """Pairs (demand point, site) of the question's model (builds it if needed)."""
+        problem, _ = self.model(scenario)
+        return int(problem.costs.nnz)
+
     @staticmethod
     def _key(scenario: Scenario) -> str:
         """The question without what does not change its model (its k, name and time limit)."""

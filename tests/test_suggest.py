@@ -66,3 +66,47 @@ def test_models_are_kept_per_question_without_k(sample_region) -> None:
     assert len(engine._models) == 2  # the 10-minute model was dropped
     with pytest.raises(ValueError, match="town"):
         engine.suggest(Scenario(**{**base.__dict__, "town": None}))
+
+
+def test_the_service_answers_as_the_forked_solve_and_writes_the_same_plan(sample_region, tmp_path) -> None:
+    """Two services on the same region, one answering from warm engines (as shipped), one solving
+    each question in a forked process with its plan (the path before): every question of a grid
+    gets the same answer; each fast answer's plan, written behind it, is the forked one's (its map
+    and workbook draw from it); a plan never written because the service stopped says so (410)."""
+    from fastapi.testclient import TestClient
+
+    from api import store as db
+    from api.service import Settings, create_app
+    from tests.limits import UNLIMITED
+
+    admin = "pk_admin_for_suggest_tests_0123456789"
+    clients = {}
+    for fast in (True, False):
+        folder = tmp_path / ("fast" if fast else "forked")
+        clients[fast] = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=admin,
+                                                       fast_suggestions=fast, **UNLIMITED)))
+    h = {"X-API-Key": admin}
+    towns = sample_region.units_at("town")["unit_id"].tolist()
+    compared = 0
+    for town, k, standard in itertools.product(towns, (1, 3), (5, 10)):
+        body = {"town": town, "k": k, "standard_min": standard}
+        fast, forked = (clients[f].post("/regions/sample/suggestions", json=body, headers=h) for f in (True, False))
+        assert fast.status_code == forked.status_code, (body, fast.text, forked.text)
+        if fast.status_code != 200:
+            assert fast.json()["detail"] == forked.json()["detail"]
+            continue
+        a, b = fast.json(), forked.json()
+        assert {**a, "plan": 0, "map": ""} == {**b, "plan": 0, "map": ""}, body
+        plan_a, plan_b = (clients[f].get(f"/plans/{x['plan']}", headers=h).json() for f, x in ((True, a), (False, b)))
+        assert _without_timings(plan_a) | {"id": 0} == _without_timings(plan_b) | {"id": 0}
+        assert clients[True].get(f"/plans/{a['plan']}/map?lang=zh", headers=h).status_code == 200
+        compared += 1
+    assert compared >= 8
+    # a suggestion whose plan was still being written when the service stopped: said, not shown half-made
+    folder = tmp_path / "fast"
+    store = db.Store(db.default_db_url(folder))
+    plan_id = store.add(db.plans, kind="suggestion", region="sample", region_version=1, town=towns[0], spec={}, payload={"status": "pending"},
+                        geojson="{}", snapshot=None)
+    restarted = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=admin)))
+    gone = restarted.get(f"/plans/{plan_id}", headers=h)
+    assert gone.status_code == 410 and "ask for the suggestion again" in gone.json()["detail"]

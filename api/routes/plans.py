@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import store as db
 from api.deps import Lang, PageDep, StateDep, Who, check_plan_access, require
 from api.privacy import geojson_for, plan_payload_for
-from api.state import ASSET_URL, ApiError, Caller, State, basemap_for, map_page, plan_object, public_data
+from api.state import ASSET_URL, ApiError, Caller, State, basemap_for, map_page, plan_object, public_data, written_plan
 from geodata.export import excel_bytes
 from maps.base import ASSET_DIR, install_map_tiles, render_html
 from maps.views import compliance_map, coverage_map, plan_print, suggestion_map
@@ -21,7 +21,7 @@ router = APIRouter(tags=["plans"])
 
 
 def _row(state: State, plan_id: int, who: Caller) -> dict:
-    return check_plan_access(who, state.store.get(db.plans, plan_id))
+    return written_plan(state, check_plan_access(who, state.store.get(db.plans, plan_id)))
 
 
 def _facility_plan(row: dict, what: str) -> dict:

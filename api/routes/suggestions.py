@@ -1,20 +1,24 @@
-"""Site suggestions for one town (street offices), solved inside the request under the service's
-inline-solve limit and time cap."""
+"""Site suggestions for one town (street offices), answered inside the request under the service's
+inline-solve limit and time cap: from the region's warm suggestion engine (planner.suggest), the
+full plan written behind the answer (api.explainer); a question on a pending proposal or too large
+for that path is solved in a forked worker process with its plan."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 from fastapi import APIRouter
 
 from api import store as db
 from api.deps import StateDep, Who, require
+from api.explainer import PENDING, Task
 from api.privacy import SENSITIVE_GROUPS, suppress
 from api.schemas import SuggestionIn
 from api.snapshots import save_plan
 from api.state import (
-    ApiError, Caller, State, inline_slot, inline_time_limit, new_snapshot, plan_documents, public_data, region_at, scenario_of, solve_inline, store_plan, town_id, upload_sites, version_of, with_sites,
+    ApiError, Caller, State, inline_slot, inline_time_limit, new_snapshot, plan_documents, public_data, region_at, scenario_of, solve_inline, store_plan, suggestion_engine, town_id, upload_sites, version_of, with_sites,
 )
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES
@@ -55,6 +59,20 @@ def _suggest(region: Region, scenario: Scenario, proposal: str | None, folder: P
     return (plan, *plan_documents(plan))
 
 
+def _fast(state: State, region_id: str, region: Region, scenario: Scenario, proposal: str | None, spec: dict, body: SuggestionIn, who: Caller,
+          folder: Path) -> tuple | None:
+    """Answer from the region's warm suggestion engine and store the plan's row; its full plan is
+    written behind the answer (api.explainer).  None: the question is too large for this path."""
+    engine = suggestion_engine(state, region_id, region)
+    if engine.size(scenario) > state.settings.fast_suggestion_max_pairs:
+        return None
+    got = engine.suggest(scenario)
+    plan_id = state.store.add(db.plans, kind="suggestion", scenario_id=None, region=region_id, region_version=version_of(region), town=spec.get("town"),
+                              spec={**spec, "upload_id": body.upload_id}, payload={"status": PENDING}, geojson="{}", snapshot=None, created_by=who.id)
+    state.explainer.submit(Task(plan_id, folder, engine, got))
+    return plan_id, got.site_ids, got.names, got.adds_persons, got.lon, got.lat, got.covered_before, got.covered_after
+
+
 @router.post("/regions/{region_id}/suggestions")
 def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -> dict:
     """Street office: ``k`` more facilities in one town, ranked, with the residents each adds.
@@ -79,21 +97,26 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
     folder, snapshot = new_snapshot(state, "plans")
     scenario = scenario_of(spec)
     with inline_slot(state, who):
-        warm_costs(region, scenario)  # kept in this process: the worker that solves inherits them
-        plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario, proposal, folder, time_limit_s=spec["time_limit"])
-    plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id,
-                         payload=payload, snapshot=snapshot, geojson=geojson)
-    new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
-    adds = new["adds_persons"].astype(float).round(1).tolist()
+        found = _fast(state, region_id, region, scenario, proposal, spec, body, who, folder) if proposal is None and state.settings.fast_suggestions else None
+        if found is None:
+            warm_costs(region, scenario)  # kept in this process: the worker that solves inherits them
+            plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario, proposal, folder, time_limit_s=spec["time_limit"])
+            plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id,
+                                 payload=payload, snapshot=snapshot, geojson=geojson)
+            new = plan_obj.sites[plan_obj.sites["plan_status"] == "new"].sort_values("rank")
+            found = (plan_id, new["site_id"].tolist(), new["name"].tolist(), new["adds_persons"].astype(float).round(1).tolist(),
+                     [round(p.x, 7) for p in new.geometry], [round(p.y, 7) for p in new.geometry],
+                     plan_obj.summary["covered_by_existing_share"], plan_obj.summary["covered_share"])
+    plan_id, site_ids, names, adds, lons, lats, before, after = found
     if who.role not in ("admin", "planner") and body.group in SENSITIVE_GROUPS:
-        adds = suppress(new["adds_persons"].to_numpy(float), state.settings.privacy_min_count).tolist()
+        adds = suppress(np.asarray(adds, float), state.settings.privacy_min_count).tolist()
     answer = {
         "plan": plan_id, "town": town, "town_name": str(region.units.loc[region.units["unit_id"] == town, "name"].iloc[0]),
         "map": f"/plans/{plan_id}/map?kind=suggestion&lang={body.lang}",
-        "sites": [{"rank": k + 1, "site_id": r["site_id"], "name": r["name"], "adds_persons": a,
-                   "lon": round(r.geometry.x, 7), "lat": round(r.geometry.y, 7)} for k, ((_, r), a) in enumerate(zip(new.iterrows(), adds))],
-        "covered_share_before": plan_obj.summary["covered_by_existing_share"], "covered_share_after": plan_obj.summary["covered_share"],
-        "region_version": version_of(latest), "proposal": proposal, "data": public_data(plan_obj.summary["data"]),
+        "sites": [{"rank": k + 1, "site_id": i, "name": n, "adds_persons": a, "lon": x, "lat": y}
+                  for k, (i, n, a, x, y) in enumerate(zip(site_ids, names, adds, lons, lats))],
+        "covered_share_before": before, "covered_share_after": after,
+        "region_version": version_of(latest), "proposal": proposal, "data": public_data(region.data_label),
     }
     with state.lock:
         state.suggestion_cache[key] = answer

@@ -1,0 +1,130 @@
+"""Writing suggestions' full plans behind the answers.
+
+A street office's suggestion is answered from a warm model (:class:`planner.suggest.SuggestionEngine`)
+in milliseconds; its full plan — the explanation its map, workbook and ``GET /plans/{id}`` show, and
+the snapshot they are drawn from — is written afterwards by :class:`Explainer`: one background
+thread collects the answered suggestions and hands them, a batch at a time, to a worker process
+forked at the lowest CPU priority (it inherits the warm models), which writes each snapshot and
+sends back its plan document and GeoJSON for the plan's row.  A read of a plan still being written
+waits for it (:meth:`Explainer.wait`).  Nothing is solved again: each plan explains the solution its
+answer came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from api.jobs import run_in_child
+from planner.suggest import Suggestion, SuggestionEngine
+
+LOG = logging.getLogger("planner.api")
+
+PENDING = "pending"
+"""``payload["status"]`` of a suggestion whose full plan is being written."""
+LOST = "lost"
+"""``payload["status"]`` of a suggestion whose full plan was never written (the service stopped first)."""
+BATCH = 64
+"""Suggestions explained in one worker process at most."""
+NICENESS = 19
+"""CPU priority of the writing process: it takes only what requests leave."""
+
+
+@dataclass
+class Task:
+    """One answered suggestion to write: its plan row, snapshot folder, engine and answer."""
+
+    plan_id: int
+    folder: Path
+    engine: SuggestionEngine
+    suggestion: Suggestion
+
+
+def _write(tasks: list[tuple[SuggestionEngine, Suggestion, Path]]) -> list[tuple[dict, str] | str]:
+    """Runs in the worker process: each suggestion's plan, snapshot, document and GeoJSON (or why not)."""
+    import os
+
+    from api.snapshots import save_plan
+    from api.state import plan_documents
+
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):
+        pass
+    out: list[tuple[dict, str] | str] = []
+    for engine, suggestion, folder in tasks:
+        engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here
+        try:
+            plan = engine.plan(suggestion)
+            save_plan(plan, folder)
+            out.append(plan_documents(plan))
+        except Exception as exc:  # noqa: BLE001 - one plan's failure is reported, the others written
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
+
+class Explainer:
+    """The background writer of suggestions' full plans.
+
+    ``store(plan_id, payload, geojson, snapshot_name)`` is called for each plan written (``payload``
+    None when it could not be: the row then says so); ``snapshot_name(folder)`` names a folder
+    relative to the snapshot root.
+    """
+
+    def __init__(self, store: Callable[[int, dict | None, str | None, str | None], None], snapshot_name: Callable[[Path], str]) -> None:
+        self._store = store
+        self._snapshot_name = snapshot_name
+        self._queue: queue.Queue[Task] = queue.Queue()
+        self._done: dict[int, threading.Event] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="planner-explainer")
+        self._thread.start()
+
+    def submit(self, task: Task) -> None:
+        """Queue a suggestion's plan for writing."""
+        with self._lock:
+            self._done[task.plan_id] = threading.Event()
+        self._queue.put(task)
+
+    def pending(self) -> int:
+        """Plans queued or being written."""
+        with self._lock:
+            return len(self._done)
+
+    def wait(self, plan_id: int, timeout_s: float) -> bool:
+        """Wait until plan ``plan_id`` is written (True), or ``timeout_s`` seconds (False). A plan
+        this explainer never had (written already, or before a restart) returns True at once."""
+        with self._lock:
+            event = self._done.get(plan_id)
+        return True if event is None else event.wait(timeout_s)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results: list[Any] = run_in_child(_write, [(t.engine, t.suggestion, t.folder) for t in batch], time_limit_s=60.0 + 2.0 * len(batch))
+            except Exception as exc:  # noqa: BLE001 - the batch is reported failed, the thread lives on
+                LOG.warning("writing %d suggestion plan(s) failed: %s", len(batch), exc)
+                results = [f"{type(exc).__name__}: {exc}"] * len(batch)
+            for task, result in zip(batch, results):
+                try:
+                    if isinstance(result, str):
+                        LOG.warning("suggestion plan %d not written: %s", task.plan_id, result)
+                        self._store(task.plan_id, None, None, None)
+                    else:
+                        self._store(task.plan_id, result[0], result[1], self._snapshot_name(task.folder))
+                finally:
+                    with self._lock:
+                        event = self._done.pop(task.plan_id, None)
+                    if event is not None:
+                        event.set()
