@@ -52,6 +52,24 @@ class Suggestion:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _SiteFacts:
+    """What answers read of a model's sites, as arrays (read once per model, not per question)."""
+
+    site_ids: np.ndarray
+    names: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    residents: float
+    covered_before: float
+
+    @classmethod
+    def of(cls, scenario: Scenario, ctx: _Context) -> "_SiteFacts":
+        return cls(site_ids=ctx.sites["site_id"].astype(str).to_numpy(object), names=ctx.sites["name"].astype(str).to_numpy(object),
+                   lon=np.array([round(float(v), 7) for v in ctx.sites.geometry.x]), lat=np.array([round(float(v), 7) for v in ctx.sites.geometry.y]),
+                   residents=float(ctx.weights.sum()), covered_before=_existing_share(scenario, ctx))
+
+
 class SuggestionEngine:
     """Answers town questions on one region version from models kept warm.
 
@@ -68,7 +86,7 @@ class SuggestionEngine:
     def __init__(self, region: Region, max_models: int = 256) -> None:
         self.region = region
         self.max_models = int(max_models)
-        self._models: OrderedDict[str, tuple[Problem, _Context]] = OrderedDict()
+        self._models: OrderedDict[str, tuple[Problem, _Context, _SiteFacts]] = OrderedDict()
         self._lock = threading.Lock()
 
     def reset_lock(self) -> None:
@@ -85,8 +103,9 @@ class SuggestionEngine:
         """The question without what does not change its model (its k, name and time limit)."""
         return repr(dataclasses.replace(scenario, n_new=0, name="", time_limit=0.0))
 
-    def model(self, scenario: Scenario) -> tuple[Problem, _Context]:
-        """The question's model with its k (built on first use, then kept)."""
+    def _entry(self, scenario: Scenario) -> tuple[Problem, _Context, _SiteFacts]:
+        """The question's model without its k, its context and its sites' facts (built and
+        validated on first use, then kept)."""
         key = self._key(scenario)
         with self._lock:
             found = self._models.get(key)
@@ -94,12 +113,17 @@ class SuggestionEngine:
                 self._models.move_to_end(key)
         if found is None:
             scenario.validate(self.region)
-            found = _context(self.region, dataclasses.replace(scenario, n_new=0))
+            problem, ctx = _context(self.region, dataclasses.replace(scenario, n_new=0))
+            found = (problem, ctx, _SiteFacts.of(scenario, ctx))
             with self._lock:
                 self._models[key] = found
                 while len(self._models) > self.max_models:
                     self._models.popitem(last=False)
-        problem, ctx = found
+        return found
+
+    def model(self, scenario: Scenario) -> tuple[Problem, _Context]:
+        """The question's model with its k (built on first use, then kept)."""
+        problem, ctx, _ = self._entry(scenario)
         return dataclasses.replace(problem, n_new=scenario.n_new, budget=scenario.budget), ctx
 
     def suggest(self, scenario: Scenario) -> Suggestion:
@@ -110,22 +134,21 @@ class SuggestionEngine:
         if scenario.town is None:
             raise ValueError("town: a suggestion is about one town (Scenario(town=...))")
         started = time.perf_counter()
-        scenario.validate(self.region)
-        problem, ctx = self.model(scenario)
+        if scenario.n_new is not None and scenario.n_new < 0:
+            raise ValueError("n_new: must be at least 0")
+        base, ctx, facts = self._entry(scenario)  # validated when built: the rest of the question is the same
+        problem = dataclasses.replace(base, n_new=scenario.n_new, budget=scenario.budget)
         solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
         is_open = solution.is_open
         rank, adds = _rank_sites(ctx.coverage, ctx.weights, is_open, ctx.is_existing)
         new = np.flatnonzero(is_open & ~ctx.is_existing)
         new = new[np.argsort(rank[new], kind="stable")]
         _, nearest_cost = _nearest_open(scenario, ctx, is_open)
-        total = float(ctx.weights.sum())
         covered = float(ctx.weights[nearest_cost <= scenario.standard].sum())
-        points = ctx.sites.geometry.iloc[new]
-        return Suggestion(scenario=scenario, solution=solution, site_ids=ctx.sites["site_id"].iloc[new].astype(str).tolist(),
-                          names=ctx.sites["name"].iloc[new].astype(str).tolist(), lon=[round(float(p.x), 7) for p in points],
-                          lat=[round(float(p.y), 7) for p in points], adds_persons=[round(float(adds[j]), 1) for j in new],
-                          covered_before=_existing_share(scenario, ctx), covered_after=round(covered / total, 4) if total > 0 else 0.0,
-                          residents=round(total, 1), seconds=time.perf_counter() - started)
+        return Suggestion(scenario=scenario, solution=solution, site_ids=facts.site_ids[new].tolist(), names=facts.names[new].tolist(),
+                          lon=facts.lon[new].tolist(), lat=facts.lat[new].tolist(), adds_persons=[round(float(adds[j]), 1) for j in new],
+                          covered_before=facts.covered_before, covered_after=round(covered / facts.residents, 4) if facts.residents > 0 else 0.0,
+                          residents=round(facts.residents, 1), seconds=time.perf_counter() - started)
 
     def plan(self, suggestion: Suggestion) -> Plan:
         """The suggestion's full plan — sites, candidates, units, targets, summary — as
