@@ -33,6 +33,11 @@ BATCH = 64
 """Suggestions explained in one worker process at most."""
 NICENESS = 19
 """CPU priority of the writing process: it takes only what requests leave."""
+WRITE_LIMIT_S = 900.0
+"""A batch's writing process is stopped after this many seconds (a hang, not a busy machine)."""
+MAX_PENDING = 2_000
+"""Suggestions whose plans may wait to be written; beyond, new questions are refused for a while
+(503): answering faster than the plans can be written would only grow the queue."""
 
 
 @dataclass
@@ -47,15 +52,9 @@ class Task:
 
 def _write(tasks: list[tuple[SuggestionEngine, Suggestion, Path]]) -> list[tuple[dict, str] | str]:
     """Runs in the worker process: each suggestion's plan, snapshot, document and GeoJSON (or why not)."""
-    import os
-
     from api.snapshots import save_plan
     from api.state import plan_documents
 
-    try:
-        os.nice(NICENESS)
-    except (AttributeError, OSError):
-        pass
     out: list[tuple[dict, str] | str] = []
     for engine, suggestion, folder in tasks:
         engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here
@@ -112,7 +111,8 @@ class Explainer:
                 except queue.Empty:
                     break
             try:
-                results: list[Any] = run_in_child(_write, [(t.engine, t.suggestion, t.folder) for t in batch], time_limit_s=60.0 + 2.0 * len(batch))
+                results: list[Any] = run_in_child(_write, [(t.engine, t.suggestion, t.folder) for t in batch], time_limit_s=WRITE_LIMIT_S,
+                                                  niceness=NICENESS)
             except Exception as exc:  # noqa: BLE001 - the batch is reported failed, the thread lives on
                 LOG.warning("writing %d suggestion plan(s) failed: %s", len(batch), exc)
                 results = [f"{type(exc).__name__}: {exc}"] * len(batch)

@@ -69,6 +69,27 @@ def _lower_priority(niceness: int) -> None:
         pass
 
 
+def child_started(parent_pid: int, niceness: int = 0) -> None:
+    """First thing a forked worker process does: the default answer to SIGTERM/SIGINT (not the
+    service's handlers it inherited, which would only set a flag of the service's copy), death
+    with the service (Linux: PR_SET_PDEATHSIG, so no orphan keeps working after the service is
+    gone), and its CPU priority lowered by ``niceness``."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the service ended before the line above took effect
+        os._exit(1)
+    if niceness:
+        _lower_priority(niceness)
+
+
 def default_workers() -> int:
     """Scenario jobs solved at once by default: one per core this process may use."""
     try:
@@ -77,12 +98,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _child(conn: Any, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path) -> None:
+def _child(conn: Any, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, parent_pid: int) -> None:
     """Runs in the worker process: solve, write the snapshot, send the outcome."""
     from api.snapshots import save_plan
     from planner.scenario import run_hierarchy, run_scenario
 
-    _lower_priority(JOB_NICENESS)
+    child_started(parent_pid, JOB_NICENESS)
 
     def progress(fraction: float, message: str) -> None:
         conn.send(("progress", fraction, message))
@@ -105,8 +126,9 @@ def _child(conn: Any, region: Region, scenario: Scenario | HierarchyTask, snapsh
         conn.close()
 
 
-def _call_child(conn: Any, function: Callable[..., Any], args: tuple) -> None:
+def _call_child(conn: Any, function: Callable[..., Any], args: tuple, parent_pid: int, niceness: int) -> None:
     """Runs in a forked worker process: call, send back the result or what went wrong."""
+    child_started(parent_pid, niceness)
     try:
         conn.send(("ok", function(*args)))
     except (InfeasibleProblem, DataError, ValueError) as exc:
@@ -121,7 +143,7 @@ class WorkerTimeout(RuntimeError):
     """A solve in a worker process was stopped at its time cap."""
 
 
-def run_in_child(function: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
+def run_in_child(function: Callable[..., Any], *args: Any, time_limit_s: float, niceness: int = 0) -> Any:
     """``function(*args)`` in a forked worker process (the parent's regions in memory, copy-on-write),
     its result sent back; the caller's thread waits without holding the interpreter, so the service
     keeps answering other requests while it solves.
@@ -130,7 +152,7 @@ def run_in_child(function: Callable[..., Any], *args: Any, time_limit_s: float) 
     :class:`WorkerTimeout` when the process had to be stopped after ``time_limit_s`` seconds.
     """
     parent, child = _CONTEXT.Pipe(duplex=False)
-    proc = _CONTEXT.Process(target=_call_child, args=(child, function, args), daemon=True, name="planner-inline")
+    proc = _CONTEXT.Process(target=_call_child, args=(child, function, args, os.getpid(), niceness), daemon=True, name="planner-inline")
     proc.start()
     child.close()
     try:
@@ -221,7 +243,7 @@ class JobRunner:
         if started is not None:
             started(job_id)
         parent, child = _CONTEXT.Pipe(duplex=False)
-        proc = _CONTEXT.Process(target=_child, args=(child, region, scenario, snapshot), daemon=True, name=f"planner-job-{job_id}")
+        proc = _CONTEXT.Process(target=_child, args=(child, region, scenario, snapshot, os.getpid()), daemon=True, name=f"planner-job-{job_id}")
         with self._lock:
             self._running[job_id] = proc
         deadline = time.monotonic() + float(scenario.time_limit) + self.grace_s

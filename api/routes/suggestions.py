@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from api import store as db
 from api.deps import StateDep, Who, require
-from api.explainer import PENDING, Task
+from api.explainer import MAX_PENDING, PENDING, Task
 from api.privacy import SENSITIVE_GROUPS, suppress
 from api.schemas import SuggestionIn
 from api.snapshots import save_plan
@@ -66,6 +66,8 @@ def _fast(state: State, region_id: str, region: Region, scenario: Scenario, prop
     engine = suggestion_engine(state, region_id, region)
     if engine.size(scenario) > state.settings.fast_suggestion_max_pairs:
         return None
+    if state.explainer.pending() >= MAX_PENDING:
+        raise ApiError(503, f"{MAX_PENDING} suggestions are waiting for their plans to be written; try again shortly", retry_after=10)
     got = engine.suggest(scenario)
     plan_id = state.store.add(db.plans, kind="suggestion", scenario_id=None, region=region_id, region_version=version_of(region), town=spec.get("town"),
                               spec={**spec, "upload_id": body.upload_id}, payload={"status": PENDING}, geojson="{}", snapshot=None, created_by=who.id)
