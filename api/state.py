@@ -227,11 +227,13 @@ def version_of(region: Region) -> int:
 
 def town_id(region: Region, town: str) -> str:
     """The id of a town given by id or name; 422 naming it when unknown."""
-    towns = region.units_at("town")
-    hit = towns[(towns["unit_id"] == town) | (towns["name"] == town)]
-    if hit.empty:
-        raise ApiError(422, f"unknown town {town!r} in region '{region.name}'", "town")
-    return str(hit["unit_id"].iloc[0])
+    names = region.unit_names("town")
+    if town in names:
+        return town
+    for unit_id, name in names.items():  # the first town of that name, as the region lists them
+        if name == town:
+            return unit_id
+    raise ApiError(422, f"unknown town {town!r} in region '{region.name}'", "town")
 
 
 def fingerprint(region: Region) -> str:

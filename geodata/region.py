@@ -181,6 +181,15 @@ class Region:
             cache[key] = self.units[self.units["level"] == level]
         return cache[key]
 
+    def unit_names(self, level: str) -> dict[str, str]:
+        """Unit id → name of one level, kept after the first call (see :meth:`units_at`)."""
+        cache = self.__dict__.setdefault("_unit_names", {})
+        key = (level, id(self.units))
+        if key not in cache:
+            units = self.units_at(level)
+            cache[key] = dict(zip(units["unit_id"].astype(str), units["name"].astype(str)))
+        return cache[key]
+
     def area_km2(self) -> float:
         """Area of the boundary, km²."""
         return float(gpd.GeoSeries([self.boundary], crs=WGS84).to_crs(self.crs).area.iloc[0]) / 1e6

@@ -113,7 +113,7 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
     if who.role not in ("admin", "planner") and body.group in SENSITIVE_GROUPS:
         adds = suppress(np.asarray(adds, float), state.settings.privacy_min_count).tolist()
     answer = {
-        "plan": plan_id, "town": town, "town_name": str(region.units.loc[region.units["unit_id"] == town, "name"].iloc[0]),
+        "plan": plan_id, "town": town, "town_name": region.unit_names("town")[town],
         "map": f"/plans/{plan_id}/map?kind=suggestion&lang={body.lang}",
         "sites": [{"rank": k + 1, "site_id": i, "name": n, "adds_persons": a, "lon": x, "lat": y}
                   for k, (i, n, a, x, y) in enumerate(zip(site_ids, names, adds, lons, lats))],
