@@ -5,7 +5,7 @@ in milliseconds; its full plan — the explanation its map, workbook and ``GET /
 the snapshot they are drawn from — is written afterwards by :class:`Explainer`: one background
 thread collects the answered suggestions and hands them, a batch at a time, to a worker process
 forked at the lowest CPU priority (it inherits the warm models), which writes each snapshot and
-sends back its plan document and GeoJSON for the plan's row.  A read of a plan still being written
+stores its plan document and GeoJSON in the plan's row.  A read of a plan still being written
 waits for it (:meth:`Explainer.wait`).  Nothing is solved again: each plan explains the solution its
 answer came from.
 """
@@ -29,7 +29,7 @@ PENDING = "pending"
 """``payload["status"]`` of a suggestion whose full plan is being written."""
 LOST = "lost"
 """``payload["status"]`` of a suggestion whose full plan was never written (the service stopped first)."""
-BATCH = 64
+BATCH = 256
 """Suggestions explained in one worker process at most."""
 NICENESS = 19
 """CPU priority of the writing process: it takes only what requests leave."""
@@ -50,33 +50,39 @@ class Task:
     suggestion: Suggestion
 
 
-def _write(tasks: list[tuple[SuggestionEngine, Suggestion, Path]]) -> list[tuple[dict, str] | str]:
-    """Runs in the worker process: each suggestion's plan, snapshot, document and GeoJSON (or why not)."""
+def _write(tasks: list[tuple[int, SuggestionEngine, Suggestion, Path, str]], db_url: str) -> list[str]:
+    """Runs in the worker process: each suggestion's plan, snapshot, document and GeoJSON, stored
+    in its row by this process (the service's own process does none of the writing); returns, per
+    task, "" or why its plan could not be written (its row then says it was lost)."""
+    import json
+
+    from api import store as db
     from api.snapshots import save_plan
     from api.state import plan_documents
 
-    out: list[tuple[dict, str] | str] = []
-    for engine, suggestion, folder in tasks:
+    store = db.Store(db_url)
+    out: list[str] = []
+    for plan_id, engine, suggestion, folder, snapshot in tasks:
         engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here
         try:
             plan = engine.plan(suggestion)
             save_plan(plan, folder)
-            out.append(plan_documents(plan))
+            payload, geojson = plan_documents(plan)
+            store.set(db.plans, plan_id, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)), geojson=geojson, snapshot=snapshot)
+            out.append("")
         except Exception as exc:  # noqa: BLE001 - one plan's failure is reported, the others written
+            store.set(db.plans, plan_id, payload={"status": LOST})
             out.append(f"{type(exc).__name__}: {exc}")
+    store.engine.dispose()
     return out
 
 
 class Explainer:
-    """The background writer of suggestions' full plans.
+    """The background writer of suggestions' full plans into the store at ``db_url``;
+    ``snapshot_name(folder)`` names a snapshot folder relative to the snapshot root."""
 
-    ``store(plan_id, payload, geojson, snapshot_name)`` is called for each plan written (``payload``
-    None when it could not be: the row then says so); ``snapshot_name(folder)`` names a folder
-    relative to the snapshot root.
-    """
-
-    def __init__(self, store: Callable[[int, dict | None, str | None, str | None], None], snapshot_name: Callable[[Path], str]) -> None:
-        self._store = store
+    def __init__(self, db_url: str, snapshot_name: Callable[[Path], str]) -> None:
+        self._db_url = db_url
         self._snapshot_name = snapshot_name
         self._queue: queue.Queue[Task] = queue.Queue()
         self._done: dict[int, threading.Event] = {}
@@ -111,20 +117,29 @@ class Explainer:
                 except queue.Empty:
                     break
             try:
-                results: list[Any] = run_in_child(_write, [(t.engine, t.suggestion, t.folder) for t in batch], time_limit_s=WRITE_LIMIT_S,
-                                                  niceness=NICENESS)
-            except Exception as exc:  # noqa: BLE001 - the batch is reported failed, the thread lives on
+                results: list[Any] = run_in_child(_write, [(t.plan_id, t.engine, t.suggestion, t.folder, self._snapshot_name(t.folder)) for t in batch],
+                                                  self._db_url, time_limit_s=WRITE_LIMIT_S, niceness=NICENESS)
+            except Exception as exc:  # noqa: BLE001 - the batch is reported lost, the thread lives on
                 LOG.warning("writing %d suggestion plan(s) failed: %s", len(batch), exc)
                 results = [f"{type(exc).__name__}: {exc}"] * len(batch)
+                self._lose([t.plan_id for t in batch])
             for task, result in zip(batch, results):
-                try:
-                    if isinstance(result, str):
-                        LOG.warning("suggestion plan %d not written: %s", task.plan_id, result)
-                        self._store(task.plan_id, None, None, None)
-                    else:
-                        self._store(task.plan_id, result[0], result[1], self._snapshot_name(task.folder))
-                finally:
-                    with self._lock:
-                        event = self._done.pop(task.plan_id, None)
-                    if event is not None:
-                        event.set()
+                if result:
+                    LOG.warning("suggestion plan %d not written: %s", task.plan_id, result)
+                with self._lock:
+                    event = self._done.pop(task.plan_id, None)
+                if event is not None:
+                    event.set()
+
+    def _lose(self, plan_ids: list[int]) -> None:
+        """Mark plans whose writing process failed as lost (those it stored stay stored)."""
+        from api import store as db
+
+        store = db.Store(self._db_url)
+        try:
+            for plan_id in plan_ids:
+                row = store.get(db.plans, plan_id)
+                if row is not None and isinstance(row["payload"], dict) and row["payload"].get("status") == PENDING:
+                    store.set(db.plans, plan_id, payload={"status": LOST})
+        finally:
+            store.engine.dispose()

@@ -39,7 +39,6 @@ from api.jobs import JobRunner
 from api.routes import audit, keys, patrols, plans, regions, scenarios, service, suggestions, uploads, visits
 from api.state import (
     ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, basemap_for, init_versions, public_message,
-    store_explained,
 )
 from geodata.errors import DataError
 from maps.base import TIANDITU_TOKEN, copy_assets
@@ -266,8 +265,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     for region_id in settings.regions:
         init_versions(state, region_id)
     store.lose_unwritten_suggestions()
-    state.explainer = Explainer(lambda plan_id, payload, geojson, snapshot: store_explained(state, plan_id, payload, geojson, snapshot),
-                                lambda folder: folder.relative_to(state.snapshots).as_posix())
+    state.explainer = Explainer(settings.db_url, lambda folder: folder.relative_to(state.snapshots).as_posix())
 
     app = FastAPIOffline(
         title="coverage-planner API · 民政服务设施覆盖规划",

@@ -377,14 +377,6 @@ def suggestion_engine(state: State, region_id: str, region: Region) -> Any:
         return engine
 
 
-def store_explained(state: State, plan_id: int, payload: dict | None, geojson: str | None, snapshot: str | None) -> None:
-    """Store a suggestion's full plan once written (``payload`` None: it could not be, and the row says so)."""
-    if payload is None:
-        state.store.set(db.plans, plan_id, payload={"status": "lost"})
-    else:
-        state.store.set(db.plans, plan_id, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)), geojson=geojson, snapshot=snapshot)
-
-
 WRITE_WAIT_S = 30.0
 """How long a read of a suggestion waits for its full plan to be written, seconds."""
 

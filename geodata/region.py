@@ -123,8 +123,16 @@ class Region:
         """A one-line statement of where the data came from, in Chinese and English, for every output.
 
         Built from the sources actually used: the road network (or its absence), the boundaries,
-        the population and the sites.
+        the population and the sites; kept while those stay the same objects.
         """
+        key = (id(self.units), id(self.demand), id(self.sites), id(self.networks), repr(self.provenance))
+        kept = self.__dict__.get("_data_label")
+        if kept is None or kept[0] != key:
+            kept = (key, self._make_data_label())
+            self.__dict__["_data_label"] = kept
+        return dict(kept[1])
+
+    def _make_data_label(self) -> dict[str, str]:
         note = {lang: self.cost_note(lang) for lang in ("en", "zh")}
         if self.is_synthetic:
             label = {

@@ -63,6 +63,8 @@ def _fast(state: State, region_id: str, region: Region, scenario: Scenario, prop
           folder: Path) -> tuple | None:
     """Answer from the region's warm suggestion engine and store the plan's row; its full plan is
     written behind the answer (api.explainer).  None: the question is too large for this path."""
+    if ":memory:" in state.settings.db_url:  # the writing process could not reach an in-memory database
+        return None
     engine = suggestion_engine(state, region_id, region)
     if engine.size(scenario) > state.settings.fast_suggestion_max_pairs:
         return None
