@@ -1,13 +1,13 @@
 """Writing suggestions' full plans behind the answers.
 
 A street office's suggestion is answered from a warm model (:class:`planner.suggest.SuggestionEngine`)
-in milliseconds; its full plan — the explanation its map, workbook and ``GET /plans/{id}`` show, and
-the snapshot they are drawn from — is written afterwards by :class:`Explainer`: one background
-thread collects the answered suggestions and hands them, a batch at a time, to a worker process
-forked at the lowest CPU priority (it inherits the warm models), which writes each snapshot and
-stores its plan document and GeoJSON in the plan's row.  A read of a plan still being written
-waits for it (:meth:`Explainer.wait`).  Nothing is solved again: each plan explains the solution its
-answer came from.
+in milliseconds and stored as its answer and its solution (the open sites, the bound and proof).
+Its full plan — the explanation its map, workbook and ``GET /plans/{id}`` show, and the snapshot
+they are drawn from — is written when it is first read, by :class:`Explainer`: one background
+thread hands the plans asked for, a batch at a time, to a worker process forked at the lowest CPU
+priority, which writes each snapshot and stores its plan document and GeoJSON in the plan's row.
+An office trying many questions pays for the plans it opens only.  Nothing is solved again: each
+plan explains the solution its answer came from, on the region version it was asked about.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from planner.suggest import Suggestion, SuggestionEngine
 
 LOG = logging.getLogger("planner.api")
 
-PENDING = "pending"
-"""``payload["status"]`` of a suggestion whose full plan is being written."""
+ANSWERED = "answered"
+"""``payload["status"]`` of a suggestion stored as its answer and solution, its full plan not written yet."""
 LOST = "lost"
-"""``payload["status"]`` of a suggestion whose full plan was never written (the service stopped first)."""
+"""``payload["status"]`` of a suggestion whose full plan could not be written."""
 BATCH = 256
 """Suggestions explained in one worker process at most."""
 NICENESS = 19
@@ -36,8 +36,7 @@ NICENESS = 19
 WRITE_LIMIT_S = 900.0
 """A batch's writing process is stopped after this many seconds (a hang, not a busy machine)."""
 MAX_PENDING = 2_000
-"""Suggestions whose plans may wait to be written; beyond, new questions are refused for a while
-(503): answering faster than the plans can be written would only grow the queue."""
+"""Plans asked for and waiting to be written at most; beyond, such reads are refused for a while (503)."""
 
 
 @dataclass
@@ -91,10 +90,17 @@ class Explainer:
         self._thread.start()
 
     def submit(self, task: Task) -> None:
-        """Queue a suggestion's plan for writing."""
+        """Queue a suggestion's plan for writing (once: a plan queued already is not queued again)."""
         with self._lock:
+            if task.plan_id in self._done:
+                return
             self._done[task.plan_id] = threading.Event()
         self._queue.put(task)
+
+    def queued(self, plan_id: int) -> bool:
+        """True while plan ``plan_id`` is queued or being written."""
+        with self._lock:
+            return plan_id in self._done
 
     def pending(self) -> int:
         """Plans queued or being written."""
@@ -139,7 +145,7 @@ class Explainer:
         try:
             for plan_id in plan_ids:
                 row = store.get(db.plans, plan_id)
-                if row is not None and isinstance(row["payload"], dict) and row["payload"].get("status") == PENDING:
+                if row is not None and isinstance(row["payload"], dict) and row["payload"].get("status") == ANSWERED:
                     store.set(db.plans, plan_id, payload={"status": LOST})
         finally:
             store.engine.dispose()

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import store as db
 from api.explainer import Explainer
 from api.jobs import JobRunner
+from api.solvers import SolverPool
 from api.routes import audit, keys, patrols, plans, regions, scenarios, service, suggestions, uploads, visits
 from api.state import (
     ASSET_URL, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, VERSION, ApiError, Caller, RateLimiter, Settings, State, basemap_for, init_versions, public_message,
@@ -264,8 +265,11 @@ def create_app(settings: Settings) -> FastAPIOffline:
     _private_folder(state.snapshots)
     for region_id in settings.regions:
         init_versions(state, region_id)
-    store.lose_unwritten_suggestions()
     state.explainer = Explainer(settings.db_url, lambda folder: folder.relative_to(state.snapshots).as_posix())
+    if settings.fast_suggestions and settings.solver_processes > 0:
+        state.solvers = SolverPool(lambda: {(rid, v): region for rid, chain in state.versions.items() for v, region in chain.items()},
+                                   size=settings.solver_processes)
+        state.solvers.start()
 
     app = FastAPIOffline(
         title="coverage-planner API · 民政服务设施覆盖规划",
@@ -276,6 +280,8 @@ def create_app(settings: Settings) -> FastAPIOffline:
     app.state.planner = state
     app.state.interrupted_jobs = failed
     app.router.on_shutdown.append(state.runner.shutdown)  # running solves end with the service
+    if state.solvers is not None:
+        app.router.on_shutdown.append(state.solvers.shutdown)
     app.mount(ASSET_URL, StaticFiles(directory=copy_assets(settings.data_dir)), name="map-assets")
     app.mount("/app", StaticFiles(directory=service.APP_DIR), name="app")
     _install_error_handlers(app)

@@ -101,6 +101,8 @@ class Settings:
     """Answer town suggestions from warm models in the service (planner.suggest) and write their
     full plans behind the answer (api.explainer); False: solve each in a forked process with its
     plan (the path before issue 15, kept for comparison and for questions too large for it)."""
+    solver_processes: int = 2
+    """Warm processes answering suggestions beside the service (api.solvers); 0: in the service's process."""
     fast_suggestion_max_pairs: int = 2_000_000
     """Largest question (demand × site pairs within the standard) answered on the fast path."""
     prepare_basemaps: bool = False
@@ -173,6 +175,8 @@ class State:
     """(region id, version) → its planner.suggest.SuggestionEngine (the latest versions only)."""
     explainer: Any = None
     """The api.explainer.Explainer writing suggestions' full plans (made at start-up)."""
+    solvers: Any = None
+    """The api.solvers.SolverPool of warm processes answering suggestions (made at start-up)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     basemap_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -382,19 +386,37 @@ WRITE_WAIT_S = 30.0
 
 
 def written_plan(state: State, row: dict | None) -> dict | None:
-    """A plan row with its full plan: a suggestion still being written is waited for (503 after
-    WRITE_WAIT_S), one whose writing was lost says so (410)."""
+    """A plan row with its full plan: a suggestion stored as its answer has its plan written first
+    (waited for; 503 after WRITE_WAIT_S), one whose plan could not be written says so (410)."""
     if row is None or not isinstance(row.get("payload"), dict) or "status" not in row["payload"]:
         return row
-    if row["payload"]["status"] == "pending":
+    if row["payload"]["status"] == "answered":
+        _write_suggestion_plan(state, row)
         if state.explainer is None or not state.explainer.wait(row["id"], WRITE_WAIT_S):
-            raise ApiError(503, "this suggestion's plan is still being written; try again in a few seconds", retry_after=5)
+            raise ApiError(503, "this suggestion's plan is being written; try again in a few seconds", retry_after=5)
         row = state.store.get(db.plans, row["id"])
-        if row is None or row["payload"].get("status") == "pending":
-            raise ApiError(503, "this suggestion's plan is still being written; try again in a few seconds", retry_after=5)
+        if row is None or row["payload"].get("status") == "answered":
+            raise ApiError(503, "this suggestion's plan is being written; try again in a few seconds", retry_after=5)
     if row["payload"].get("status") == "lost":
-        raise ApiError(410, "this suggestion's plan was not written (the service stopped first); ask for the suggestion again")
+        raise ApiError(410, "this suggestion's plan could not be written; ask for the suggestion again")
     return row
+
+
+def _write_suggestion_plan(state: State, row: dict) -> None:
+    """Queue the writing of a stored suggestion's full plan (once)."""
+    from api.explainer import MAX_PENDING, Task
+    from planner.suggest import SuggestionEngine, suggestion_from_record
+
+    if state.explainer.queued(row["id"]):
+        return
+    if state.explainer.pending() >= MAX_PENDING:
+        raise ApiError(503, f"{MAX_PENDING} plans are waiting to be written; try again shortly", retry_after=10)
+    region = region_at(state, row["region"], row["region_version"])
+    latest = region_at(state, row["region"])
+    engine = suggestion_engine(state, row["region"], region) if region is latest else SuggestionEngine(region)
+    spec = {k: v for k, v in row["spec"].items() if k != "upload_id"}
+    folder, _ = new_snapshot(state, "plans")
+    state.explainer.submit(Task(row["id"], folder, engine, suggestion_from_record(scenario_of(spec), row["payload"]["answer"])))
 
 
 def plan_object(state: State, plan_row: dict) -> Plan:

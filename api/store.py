@@ -291,18 +291,6 @@ class Store:
         with self.engine.begin() as con:
             con.execute(update(table).where(table.c.id == row_id).values(**values))
 
-    def lose_unwritten_suggestions(self) -> int:
-        """Mark suggestions whose full plan was still being written when the service stopped (no
-        snapshot, payload pending) as lost; returns how many."""
-        lost = 0
-        with self.engine.begin() as con:
-            rows = con.execute(select(plans.c.id, plans.c.payload).where((plans.c.kind == "suggestion") & plans.c.snapshot.is_(None))).all()
-            for row_id, payload in rows:
-                if isinstance(payload, dict) and payload.get("status") == "pending":
-                    con.execute(update(plans).where(plans.c.id == row_id).values(payload={"status": "lost"}))
-                    lost += 1
-        return lost
-
     def fail_interrupted_jobs(self) -> int:
         """Mark queued/running jobs failed (the service stopped under them); returns how many."""
         with self.engine.begin() as con:

@@ -70,6 +70,42 @@ class _SiteFacts:
                    residents=float(ctx.weights.sum()), covered_before=_existing_share(scenario, ctx))
 
 
+def _plain(value: object) -> object:
+    """A JSON-ready copy of solver statistics (numbers as Python numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+
+
+def suggestion_record(suggestion: Suggestion) -> dict:
+    """A suggestion as plain JSON data: its answer and what its full plan needs of the solver
+    (the open sites by id, objective, bound, proof, method, seconds, statistics)."""
+    sol = suggestion.solution
+    return {"site_ids": suggestion.site_ids, "names": suggestion.names, "lon": suggestion.lon, "lat": suggestion.lat,
+            "adds_persons": suggestion.adds_persons, "covered_before": suggestion.covered_before, "covered_after": suggestion.covered_after,
+            "residents": suggestion.residents, "seconds": suggestion.seconds,
+            "solution": {"open_rows": np.flatnonzero(sol.is_open).tolist(), "n_sites": int(len(sol.is_open)), "objective": float(sol.objective),
+                         "bound": float(sol.bound), "proven": bool(sol.proven), "solver": sol.solver, "seconds": float(sol.seconds),
+                         "stats": _plain(sol.stats)}}
+
+
+def suggestion_from_record(scenario: Scenario, record: dict) -> Suggestion:
+    """The :class:`Suggestion` a :func:`suggestion_record` was made of (for writing its full plan)."""
+    sol = record["solution"]
+    is_open = np.zeros(int(sol["n_sites"]), bool)
+    is_open[np.asarray(sol["open_rows"], dtype=np.int64)] = True
+    solution = Solution(is_open=is_open, assignment=np.zeros(0, np.int64), served_share=np.zeros(0), objective=float(sol["objective"]),
+                        bound=float(sol["bound"]), proven=bool(sol["proven"]), solver=str(sol["solver"]), seconds=float(sol["seconds"]),
+                        stats=dict(sol["stats"]))
+    return Suggestion(scenario=scenario, solution=solution, site_ids=list(record["site_ids"]), names=list(record["names"]), lon=list(record["lon"]),
+                      lat=list(record["lat"]), adds_persons=list(record["adds_persons"]), covered_before=float(record["covered_before"]),
+                      covered_after=float(record["covered_after"]), residents=float(record["residents"]), seconds=float(record["seconds"]))
+
+
 class SuggestionEngine:
     """Answers town questions on one region version from models kept warm.
 
@@ -152,6 +188,13 @@ class SuggestionEngine:
 
     def plan(self, suggestion: Suggestion) -> Plan:
         """The suggestion's full plan — sites, candidates, units, targets, summary — as
-        :func:`run_scenario` explains it, of the suggestion's own solution (nothing solved again)."""
+        :func:`run_scenario` explains it, of the suggestion's own solution (nothing solved again).
+
+        Raises ValueError if the suggestion's open sites are not this question's (another region
+        version)."""
         problem, ctx = self.model(suggestion.scenario)
+        opened = ctx.sites["site_id"].astype(str).to_numpy()[suggestion.solution.is_open] if len(suggestion.solution.is_open) == len(ctx.sites) else None
+        new = set(suggestion.site_ids)
+        if opened is None or not new <= set(opened.tolist()):
+            raise ValueError("the suggestion's sites are not those of this region version's question")
         return _explain(self.region, suggestion.scenario, problem, ctx, suggestion.solution, suggestion.seconds)

@@ -102,11 +102,38 @@ def test_the_service_answers_as_the_forked_solve_and_writes_the_same_plan(sample
         assert clients[True].get(f"/plans/{a['plan']}/map?lang=zh", headers=h).status_code == 200
         compared += 1
     assert compared >= 8
-    # a suggestion whose plan was still being written when the service stopped: said, not shown half-made
+    # an answer survives a restart: its plan is written when first read after it, from the stored solution
     folder = tmp_path / "fast"
+    body = {"town": towns[1], "k": 2, "standard_min": 10}
+    answer = clients[True].post("/regions/sample/suggestions", json=body, headers=h).json()
     store = db.Store(db.default_db_url(folder))
-    plan_id = store.add(db.plans, kind="suggestion", region="sample", region_version=1, town=towns[0], spec={}, payload={"status": "pending"},
-                        geojson="{}", snapshot=None)
+    assert store.get(db.plans, answer["plan"])["payload"]["status"] == "answered" and store.get(db.plans, answer["plan"])["snapshot"] is None
     restarted = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=admin)))
-    gone = restarted.get(f"/plans/{plan_id}", headers=h)
+    plan = restarted.get(f"/plans/{answer['plan']}", headers=h)
+    assert plan.status_code == 200, plan.text
+    assert [s["site_id"] for s in sorted(plan.json()["sites"], key=lambda s: s["rank"]) if s["plan_status"] == "new"] == [s["site_id"] for s in answer["sites"]]
+    assert store.get(db.plans, answer["plan"])["snapshot"]  # written once, then drawn from as stored
+    store.set(db.plans, answer["plan"], payload={"status": "lost"})
+    gone = restarted.get(f"/plans/{answer['plan']}/map", headers=h)
     assert gone.status_code == 410 and "ask for the suggestion again" in gone.json()["detail"]
+
+
+def test_a_suggestion_kept_as_data_gives_the_same_plan(sample_region) -> None:
+    """The record a service stores of an answer (JSON) is enough to write the answer's full plan
+    later: the same plan as from the answer itself; a record from another question is refused."""
+    import json
+
+    engine = SuggestionEngine(sample_region)
+    town = sample_region.units_at("town")["unit_id"].iloc[1]
+    question = Scenario(name="q", facility_type="meal_point", model="mclp", standard_min=10, n_new=3, town=town, time_limit=20)
+    got = engine.suggest(question)
+    from planner.suggest import suggestion_from_record, suggestion_record
+
+    record = json.loads(json.dumps(suggestion_record(got)))
+    again = suggestion_from_record(question, record)
+    assert again.site_ids == got.site_ids and (again.solution.is_open == got.solution.is_open).all()
+    assert _without_timings(engine.plan(again).to_dict()) == _without_timings(engine.plan(got).to_dict())
+    other = Scenario(name="q", facility_type="meal_point", model="mclp", standard_min=10, n_new=3,
+                     town=sample_region.units_at("town")["unit_id"].iloc[2], time_limit=20)
+    with pytest.raises(ValueError, match="not those of"):
+        engine.plan(suggestion_from_record(other, record))

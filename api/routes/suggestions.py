@@ -13,7 +13,8 @@ from fastapi import APIRouter
 
 from api import store as db
 from api.deps import StateDep, Who, require
-from api.explainer import MAX_PENDING, PENDING, Task
+from api.explainer import ANSWERED
+from api.jobs import WorkerTimeout
 from api.privacy import SENSITIVE_GROUPS, suppress
 from api.schemas import SuggestionIn
 from api.snapshots import save_plan
@@ -23,6 +24,7 @@ from api.state import (
 from geodata.region import Region
 from geodata.vocabulary import FACILITY_TYPES
 from planner.scenario import Plan, Scenario, run_scenario, warm_costs
+from planner.suggest import suggestion_record
 
 router = APIRouter(tags=["street office"])
 
@@ -61,19 +63,27 @@ def _suggest(region: Region, scenario: Scenario, proposal: str | None, folder: P
 
 def _fast(state: State, region_id: str, region: Region, scenario: Scenario, proposal: str | None, spec: dict, body: SuggestionIn, who: Caller,
           folder: Path) -> tuple | None:
-    """Answer from the region's warm suggestion engine and store the plan's row; its full plan is
-    written behind the answer (api.explainer).  None: the question is too large for this path."""
+    """Answer from a warm suggestion engine and store the answer with its solution in the plan's row;
+    its full plan is written when first read (api.explainer).  None: too large for this path."""
     if ":memory:" in state.settings.db_url:  # the writing process could not reach an in-memory database
         return None
     engine = suggestion_engine(state, region_id, region)
-    if engine.size(scenario) > state.settings.fast_suggestion_max_pairs:
-        return None
-    if state.explainer.pending() >= MAX_PENDING:
-        raise ApiError(503, f"{MAX_PENDING} suggestions are waiting for their plans to be written; try again shortly", retry_after=10)
-    got = engine.suggest(scenario)
+    limit = state.settings.fast_suggestion_max_pairs
+    got = None
+    if state.solvers is not None:  # a warm solver process: the search runs beside the service
+        try:
+            got = state.solvers.suggest(region_id, version_of(region), scenario, max_pairs=limit, time_limit_s=scenario.time_limit + state.settings.inline_grace_s)
+        except WorkerTimeout:
+            raise ApiError(503, "the solve did not finish in time and was stopped; ask a smaller question or try later", retry_after=30) from None
+        if got == "too_large":
+            return None
+    if got is None:  # no worker free or none with this region version yet: in this process
+        if engine.size(scenario) > limit:
+            return None
+        got = engine.suggest(scenario)
     plan_id = state.store.add(db.plans, kind="suggestion", scenario_id=None, region=region_id, region_version=version_of(region), town=spec.get("town"),
-                              spec={**spec, "upload_id": body.upload_id}, payload={"status": PENDING}, geojson="{}", snapshot=None, created_by=who.id)
-    state.explainer.submit(Task(plan_id, folder, engine, got))
+                              spec={**spec, "upload_id": body.upload_id}, payload={"status": ANSWERED, "answer": suggestion_record(got)}, geojson="{}",
+                              snapshot=None, created_by=who.id)
     return plan_id, got.site_ids, got.names, got.adds_persons, got.lon, got.lat, got.covered_before, got.covered_after
 
 
