@@ -26,7 +26,11 @@ import numpy as np
 from geodata.region import Region
 from planner.location.problem import Problem, Solution
 from planner.location.solve import solve
-from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _nearest_open, _rank_sites
+from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _nearest_open, _rank_sites, warm_costs
+
+
+WIDE_STANDARD_MIN = 15.0
+"""Travel-time standard (minutes) whose coverage is searched first for a town's smaller standards."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,9 @@ class SuggestionEngine:
                 self._models.move_to_end(key)
         if found is None:
             scenario.validate(self.region)
+            if scenario.standard_min is not None and scenario.standard_min < WIDE_STANDARD_MIN:
+                # one search at the wider standard serves every smaller one of this town (filtered, bit for bit the same)
+                warm_costs(self.region, dataclasses.replace(scenario, standard_min=WIDE_STANDARD_MIN))
             problem, ctx = _context(self.region, dataclasses.replace(scenario, n_new=0))
             found = (problem, ctx, _SiteFacts.of(scenario, ctx))
             with self._lock:

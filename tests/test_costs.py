@@ -159,6 +159,25 @@ def test_coverage_nearest_full_agree_both_directions(small_city: Region) -> None
     assert not np.allclose(costs.full("demand_to_site"), costs.full("site_to_demand"))
 
 
+def test_coverage_from_a_wider_cutoff_equals_a_fresh_search(small_city: Region) -> None:
+    """A coverage derived from a remembered wider one (filtering its pairs) is exactly the one a
+    bounded search gives: the same pairs, the same costs, in both directions."""
+    sites = small_city.sites[small_city.sites["status"] == "candidate"].iloc[:120]
+    wide = region_costs(small_city, "walk", sites, demand=small_city.demand.iloc[:800])
+    fresh = region_costs(small_city, "walk", sites, demand=small_city.demand.iloc[:800])
+    assert fresh is not wide
+    for direction in ("demand_to_site", "site_to_demand"):
+        wide.coverage(900.0, direction)
+        for cutoff in (300.0, 450.0, 600.0, 899.9):
+            derived = wide.coverage(cutoff, direction).costs
+            fresh.__dict__.pop("_coverage_memo", None)  # a bounded search for this cutoff alone
+            searched = fresh.coverage(cutoff, direction).costs
+            assert fresh.__dict__["_coverage_memo"].keys() == {(cutoff, direction)}
+            assert derived.nnz == searched.nnz > 0
+            assert (derived.indptr == searched.indptr).all() and (derived.indices == searched.indices).all()
+            assert (derived.data == searched.data).all()  # bit for bit
+
+
 def test_paths_follow_the_roads(sample_region: Region) -> None:
     sites = sample_region.sites.iloc[:10]
     costs = region_costs(sample_region, "walk", sites, demand=sample_region.demand.iloc[:30])

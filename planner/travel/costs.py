@@ -457,6 +457,10 @@ class PairMatrix(csr_matrix):
         return pair_matrix(coo.row, coo.col, coo.data, matrix.shape)
 
 
+COVERAGE_MEMO_SIZE = 16
+"""Coverage matrices (cutoff, direction) a DemandSiteCosts keeps."""
+
+
 def pair_matrix(rows: NDArray, cols: NDArray, costs: NDArray, shape: tuple[int, int]) -> PairMatrix:
     """A :class:`PairMatrix` from unique (demand, site, cost) triples; zero costs are kept."""
     matrix = PairMatrix((np.asarray(costs, float), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))), shape=shape)
@@ -576,10 +580,16 @@ class DemandSiteCosts:
         memo = self.__dict__.setdefault("_coverage_memo", {})
         if (float(cutoff), direction) in memo:
             return memo[(float(cutoff), direction)]
-        pairs = self.engine.within(self.site_index, self.demand_index, cutoff, reverse=self._reverse(direction))
-        matrix = pair_matrix(pairs.target, pairs.source, pairs.cost, (self.n_demand, self.n_sites))
+        wider = [c for c, d in memo if d == direction and c > float(cutoff)] if self.kind == "network" else []
+        if wider:  # the pairs within a wider cutoff hold these, with the same shortest-path costs: filter, not search again
+            coo = memo[(min(wider), direction)].costs.tocoo()
+            keep = coo.data <= cutoff
+            matrix = pair_matrix(coo.row[keep], coo.col[keep], coo.data[keep], (self.n_demand, self.n_sites))
+        else:
+            pairs = self.engine.within(self.site_index, self.demand_index, cutoff, reverse=self._reverse(direction))
+            matrix = pair_matrix(pairs.target, pairs.source, pairs.cost, (self.n_demand, self.n_sites))
         result = CoverageMatrix(matrix, float(cutoff), self.unit, self.kind, direction)
-        if len(memo) < 8:
+        if len(memo) < COVERAGE_MEMO_SIZE:
             memo[(float(cutoff), direction)] = result
         return result
 
