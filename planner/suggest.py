@@ -26,7 +26,7 @@ import numpy as np
 from geodata.region import Region
 from planner.location.problem import Problem, Solution
 from planner.location.solve import solve
-from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _nearest_open, _rank_sites, warm_costs
+from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _rank_sites, warm_costs
 
 
 WIDE_STANDARD_MIN = 15.0
@@ -66,12 +66,14 @@ class _SiteFacts:
     lat: np.ndarray
     residents: float
     covered_before: float
+    coverage_csc: object
+    """The pairs within the standard, by site (to find who the open sites reach)."""
 
     @classmethod
     def of(cls, scenario: Scenario, ctx: _Context) -> "_SiteFacts":
         return cls(site_ids=ctx.sites["site_id"].astype(str).to_numpy(object), names=ctx.sites["name"].astype(str).to_numpy(object),
                    lon=np.array([round(float(v), 7) for v in ctx.sites.geometry.x]), lat=np.array([round(float(v), 7) for v in ctx.sites.geometry.y]),
-                   residents=float(ctx.weights.sum()), covered_before=_existing_share(scenario, ctx))
+                   residents=float(ctx.weights.sum()), covered_before=_existing_share(scenario, ctx), coverage_csc=ctx.coverage.tocsc())
 
 
 def _plain(value: object) -> object:
@@ -186,8 +188,10 @@ class SuggestionEngine:
         rank, adds = _rank_sites(ctx.coverage, ctx.weights, is_open, ctx.is_existing)
         new = np.flatnonzero(is_open & ~ctx.is_existing)
         new = new[np.argsort(rank[new], kind="stable")]
-        _, nearest_cost = _nearest_open(scenario, ctx, is_open)
-        covered = float(ctx.weights[nearest_cost <= scenario.standard].sum())
+        # within the standard of an open site: a stored pair of the coverage (the pairs within the standard, the same costs)
+        open_cols = np.flatnonzero(is_open)
+        reached = np.diff(facts.coverage_csc[:, open_cols].tocsr().indptr) > 0 if len(open_cols) else np.zeros(len(ctx.weights), bool)  # type: ignore[attr-defined]
+        covered = float(ctx.weights[reached].sum())
         return Suggestion(scenario=scenario, solution=solution, site_ids=facts.site_ids[new].tolist(), names=facts.names[new].tolist(),
                           lon=facts.lon[new].tolist(), lat=facts.lat[new].tolist(), adds_persons=[round(float(adds[j]), 1) for j in new],
                           covered_before=facts.covered_before, covered_after=round(covered / facts.residents, 4) if facts.residents > 0 else 0.0,
