@@ -210,7 +210,7 @@ def test_every_view_passes_axe(service, chromium, viewport, languages) -> None:
             tabs = page.locator("#tabs [role=tab]")
             for k in range(tabs.count()):
                 tabs.nth(k).click()
-                page.wait_for_timeout(400)  # the section's lists arrive
+                page.wait_for_timeout(200)  # the section's lists arrive (loopback)
                 found[f"{role}/{lang}/{tabs.nth(k).inner_text()}"] = axe_violations(page)
             page.locator("#lang").click()
             page.wait_for_selector("#tabs [role=tab]")

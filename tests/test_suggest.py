@@ -14,7 +14,7 @@ from planner.scenario import Scenario, run_scenario
 from planner.suggest import SuggestionEngine
 
 
-def _questions(region, facility: str, ks=(1, 3, 4), standards=(5, 15)) -> list[Scenario]:
+def _questions(region, facility: str, ks=(1, 4), standards=(5, 15)) -> list[Scenario]:
     towns = region.units_at("town")["unit_id"].tolist()
     return [Scenario(name=f"{town} k={k} {standard} min", facility_type=facility, model="mclp", group="pop_60", mode="walk", standard_min=standard,
                      n_new=k, town=town, time_limit=20) for town, k, standard in itertools.product(towns, ks, standards)]
@@ -49,7 +49,7 @@ def test_suggestions_equal_fresh_solves(which, request) -> None:
         assert got.solution.proven == fresh.summary["solver"]["proven_optimal"]
         assert _without_timings(engine.plan(got).to_dict()) == _without_timings(fresh.to_dict()), question.name
         answered += 1
-    assert answered >= 12 and answered + refused == len(_questions(region, "meal_point"))
+    assert answered >= 8 and answered + refused == len(_questions(region, "meal_point"))
 
 
 def test_models_are_kept_per_question_without_k(sample_region) -> None:
@@ -88,7 +88,7 @@ def test_the_service_answers_as_the_forked_solve_and_writes_the_same_plan(sample
     h = {"X-API-Key": admin}
     towns = sample_region.units_at("town")["unit_id"].tolist()
     compared = 0
-    for town, k, standard in itertools.product(towns[:3], (1, 3), (5, 10)):
+    for town, k, standard in itertools.product(towns[:2], (1, 3), (10,)):
         body = {"town": town, "k": k, "standard_min": standard}
         fast, forked = (clients[f].post("/regions/sample/suggestions", json=body, headers=h) for f in (True, False))
         assert fast.status_code == forked.status_code, (body, fast.text, forked.text)
@@ -101,7 +101,7 @@ def test_the_service_answers_as_the_forked_solve_and_writes_the_same_plan(sample
         assert _without_timings(plan_a) | {"id": 0} == _without_timings(plan_b) | {"id": 0}
         assert clients[True].get(f"/plans/{a['plan']}/map?lang=zh", headers=h).status_code == 200
         compared += 1
-    assert compared >= 6
+    assert compared >= 3
     # an answer survives a restart: its plan is written when first read after it, from the stored solution
     folder = tmp_path / "fast"
     body = {"town": towns[1], "k": 2, "standard_min": 10}
