@@ -27,7 +27,7 @@ import datetime as dt
 
 from geodata.basemap import BasemapArchive
 from geodata.region import Region
-from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, COST_KINDS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
+from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Lang, base_json, data_tiles, display_frame, draw, new_map, to_display
 from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
 from planner.aggregate import demand_cells
