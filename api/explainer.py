@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,48 +40,47 @@ MAX_PENDING = 2_000
 
 @dataclass
 class Task:
-    """One answered suggestion to write: its plan row, snapshot folder, engine and answer."""
+    """One answered suggestion to write: its plan row, snapshot folder (and its name relative to
+    the snapshot root), engine and answer."""
 
     plan_id: int
     folder: Path
+    snapshot: str
     engine: SuggestionEngine
     suggestion: Suggestion
 
 
-def _write(tasks: list[tuple[int, SuggestionEngine, Suggestion, Path, str]], db_url: str) -> list[str]:
+def _write(tasks: list[Task], db_url: str) -> list[str]:
     """Runs in the worker process: each suggestion's plan, snapshot, document and GeoJSON, stored
     in its row by this process (the service's own process does none of the writing); returns, per
     task, "" or why its plan could not be written (its row then says it was lost)."""
-    import json
-
     from api import store as db
     from api.snapshots import save_plan
     from api.state import plan_documents
 
     store = db.Store(db_url)
     out: list[str] = []
-    for plan_id, engine, suggestion, folder, snapshot in tasks:
-        engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here
+    for task in tasks:
+        task.engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here
         try:
-            plan = engine.plan(suggestion)
-            save_plan(plan, folder)
+            plan = task.engine.plan(task.suggestion)
+            save_plan(plan, task.folder)
             payload, geojson = plan_documents(plan)
-            store.set(db.plans, plan_id, payload=json.loads(json.dumps(payload, ensure_ascii=False, default=str)), geojson=geojson, snapshot=snapshot)
+            store.set(db.plans, task.plan_id, payload=payload, geojson=geojson, snapshot=task.snapshot)
             out.append("")
         except Exception as exc:  # noqa: BLE001 - one plan's failure is reported, the others written
-            store.set(db.plans, plan_id, payload={"status": LOST})
+            store.set(db.plans, task.plan_id, payload={"status": LOST})
             out.append(f"{type(exc).__name__}: {exc}")
     store.engine.dispose()
     return out
 
 
 class Explainer:
-    """The background writer of suggestions' full plans into the store at ``db_url``;
-    ``snapshot_name(folder)`` names a snapshot folder relative to the snapshot root."""
+    """The background writer of suggestions' full plans into ``store`` (its writing processes
+    open the same database by its URL)."""
 
-    def __init__(self, db_url: str, snapshot_name: Callable[[Path], str]) -> None:
-        self._db_url = db_url
-        self._snapshot_name = snapshot_name
+    def __init__(self, store: Any) -> None:
+        self._store = store
         self._queue: queue.Queue[Task] = queue.Queue()
         self._done: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
@@ -123,8 +121,7 @@ class Explainer:
                 except queue.Empty:
                     break
             try:
-                results: list[Any] = run_in_child(_write, [(t.plan_id, t.engine, t.suggestion, t.folder, self._snapshot_name(t.folder)) for t in batch],
-                                                  self._db_url, time_limit_s=WRITE_LIMIT_S, niceness=NICENESS)
+                results: list[Any] = run_in_child(_write, batch, self._store.url, time_limit_s=WRITE_LIMIT_S, niceness=NICENESS)
             except Exception as exc:  # noqa: BLE001 - the batch is reported lost, the thread lives on
                 LOG.warning("writing %d suggestion plan(s) failed: %s", len(batch), exc)
                 results = [f"{type(exc).__name__}: {exc}"] * len(batch)
@@ -141,11 +138,7 @@ class Explainer:
         """Mark plans whose writing process failed as lost (those it stored stay stored)."""
         from api import store as db
 
-        store = db.Store(self._db_url)
-        try:
-            for plan_id in plan_ids:
-                row = store.get(db.plans, plan_id)
-                if row is not None and isinstance(row["payload"], dict) and row["payload"].get("status") == ANSWERED:
-                    store.set(db.plans, plan_id, payload={"status": LOST})
-        finally:
-            store.engine.dispose()
+        for plan_id in plan_ids:
+            row = self._store.get(db.plans, plan_id)
+            if row is not None and isinstance(row["payload"], dict) and row["payload"].get("status") == ANSWERED:
+                self._store.set(db.plans, plan_id, payload={"status": LOST})

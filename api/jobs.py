@@ -61,33 +61,30 @@ JOB_NICENESS = 10
 process (and the suggestions it solves inline) still gets the CPU when it asks."""
 
 
-def _lower_priority(niceness: int) -> None:
-    """Lower this process's CPU priority (POSIX; elsewhere nothing happens)."""
-    try:
-        os.nice(niceness)
-    except (AttributeError, OSError):
-        pass
-
-
-def child_started(parent_pid: int, niceness: int = 0) -> None:
+def child_started(parent_pid: int, niceness: int = 0, *, die_with_service: bool = True) -> None:
     """First thing a forked worker process does: the default answer to SIGTERM/SIGINT (not the
-    service's handlers it inherited, which would only set a flag of the service's copy), death
-    with the service (Linux: PR_SET_PDEATHSIG, so no orphan keeps working after the service is
-    gone), and its CPU priority lowered by ``niceness``."""
+    service's handlers it inherited, which would only set a flag of the service's copy); with
+    ``die_with_service``, death with the service (Linux: PR_SET_PDEATHSIG, so no orphan keeps
+    working after the service is gone; it fires when the forking *thread* ends, so a long-lived
+    process forked from a passing thread ends otherwise); its CPU priority lowered by ``niceness``."""
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        import ctypes
+    if die_with_service:
+        try:
+            import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent_pid:  # the service ended before the line above took effect
-        os._exit(1)
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent_pid:  # the service ended before the line above took effect
+            os._exit(1)
     if niceness:
-        _lower_priority(niceness)
+        try:
+            os.nice(niceness)
+        except (AttributeError, OSError):  # not POSIX: the priority stays
+            pass
 
 
 def default_workers() -> int:

@@ -265,7 +265,7 @@ def create_app(settings: Settings) -> FastAPIOffline:
     _private_folder(state.snapshots)
     for region_id in settings.regions:
         init_versions(state, region_id)
-    state.explainer = Explainer(settings.db_url, lambda folder: folder.relative_to(state.snapshots).as_posix())
+    state.explainer = Explainer(store)
     if settings.fast_suggestions and settings.solver_processes > 0:
         state.solvers = SolverPool(lambda: {(rid, v): region for rid, chain in state.versions.items() for v, region in chain.items()},
                                    size=settings.solver_processes)

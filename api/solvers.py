@@ -11,30 +11,23 @@ approved since) is answered in the service's process while the pool is forked ag
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.jobs import _CONTEXT, WorkerTimeout
+from api.jobs import _CONTEXT, WorkerTimeout, child_started
 from geodata.region import Region
 from planner.scenario import Scenario
 from planner.suggest import Suggestion, SuggestionEngine
-
-LOG = logging.getLogger("planner.api")
-
 
 def _serve(conn: Any, regions: dict[tuple[str, int], Region], inherited: list[Any]) -> None:
     """A worker's loop: answer ``(region id, version, scenario, most pairs)`` with ``("ok",
     Suggestion)``, ``("invalid", why, kind)``, ``("missing", None)`` (a version it does not have),
     ``("too_large", None)`` or ``("error", why)``; it ends when the service's end of the pipe closes."""
-    import signal
-
     from planner.location.problem import InfeasibleProblem
 
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    child_started(os.getppid(), die_with_service=False)  # it ends when its pipe closes (see below): the pool forks from passing threads too
     for other in inherited:  # the service's ends of the other workers' pipes: held here they would keep those workers alive
         try:
             other.close()
@@ -51,7 +44,9 @@ def _serve(conn: Any, regions: dict[tuple[str, int], Region], inherited: list[An
             conn.send(("missing", None))
             continue
         try:
-            engine = engines.get(key) or engines.setdefault(key, SuggestionEngine(regions[key]))
+            if key not in engines:
+                engines[key] = SuggestionEngine(regions[key])
+            engine = engines[key]
             if engine.size(scenario) > max_pairs:
                 conn.send(("too_large", None))
                 continue
@@ -82,6 +77,7 @@ class SolverPool:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _free: threading.Condition = field(init=False)
     _generation: int = 0
+    _reforking: bool = False
 
     def __post_init__(self) -> None:
         self._free = threading.Condition(self._lock)
@@ -91,6 +87,7 @@ class SolverPool:
         with self._lock:
             old, self._all, self._idle = self._all, [], []
             self._generation += 1
+            self._reforking = False
             regions = dict(self.regions())
             for _ in range(max(1, self.size)):
                 self._spawn(regions, [w.conn for w in old])
@@ -151,7 +148,10 @@ class SolverPool:
         if kind == "too_large":
             return "too_large"
         if kind == "missing":
-            threading.Thread(target=self.start, daemon=True, name="solver-pool-refork").start()
+            with self._lock:  # one new pool for a new region version, however many questions find the old one lacking
+                refork, self._reforking = not self._reforking, True
+            if refork:
+                threading.Thread(target=self.start, daemon=True, name="solver-pool-refork").start()
             return None
         if kind == "invalid":
             raise InfeasibleProblem(value) if answer[2] == "InfeasibleProblem" else ValueError(value)

@@ -98,9 +98,10 @@ class Settings:
     tianditu_token: str | None = None
     """A Tianditu (天地图) key: the maps then offer Tianditu beside OSM and Amap (online)."""
     fast_suggestions: bool = True
-    """Answer town suggestions from warm models in the service (planner.suggest) and write their
-    full plans behind the answer (api.explainer); False: solve each in a forked process with its
-    plan (the path before issue 15, kept for comparison and for questions too large for it)."""
+    """Answer town suggestions from warm models (planner.suggest, in api.solvers' processes), store
+    each as its answer and solution, and write its full plan when first read (api.explainer);
+    False: solve each in a forked process with its plan (the path before issue 15, kept for
+    comparison and for questions too large for the warm path)."""
     solver_processes: int = 2
     """Warm processes answering suggestions beside the service (api.solvers); 0: in the service's process."""
     fast_suggestion_max_pairs: int = 2_000_000
@@ -261,6 +262,15 @@ def without_sites(region: Region, site_ids: set[str], version: int) -> Region:
     return dataclasses.replace(region, sites=sites, provenance={**region.provenance, "version": version})
 
 
+REGION_MARGIN_DEG = 0.002
+"""How far outside a region's boundary (degrees, ≈ 200 m) a point given by a user still counts as in it."""
+
+
+def outside_region(region: Region, points: gpd.GeoDataFrame) -> "pd.Series":
+    """Which of ``points`` (WGS-84) lie outside the region (beyond REGION_MARGIN_DEG)."""
+    return ~points.intersects(region.boundary.buffer(REGION_MARGIN_DEG))
+
+
 def upload_sites(row: dict) -> gpd.GeoDataFrame:
     """The sites of a stored upload (WGS-84)."""
     return gpd.read_file(io.StringIO(row["geojson"]))
@@ -415,8 +425,8 @@ def _write_suggestion_plan(state: State, row: dict) -> None:
     latest = region_at(state, row["region"])
     engine = suggestion_engine(state, row["region"], region) if region is latest else SuggestionEngine(region)
     spec = {k: v for k, v in row["spec"].items() if k != "upload_id"}
-    folder, _ = new_snapshot(state, "plans")
-    state.explainer.submit(Task(row["id"], folder, engine, suggestion_from_record(scenario_of(spec), row["payload"]["answer"])))
+    folder, snapshot = new_snapshot(state, "plans")
+    state.explainer.submit(Task(row["id"], folder, snapshot, engine, suggestion_from_record(scenario_of(spec), row["payload"]["answer"])))
 
 
 def plan_object(state: State, plan_row: dict) -> Plan:

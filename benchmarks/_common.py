@@ -49,6 +49,15 @@ def run_command(command: list[str], cwd: Path = ROOT, timeout_s: float = 3600) -
     return {"seconds": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024), "stdout": proc.stdout}
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a service started by a benchmark)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def machine() -> str:
     """One line describing this machine."""
     import os

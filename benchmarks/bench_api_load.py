@@ -25,7 +25,6 @@ import argparse
 import itertools
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,15 +36,10 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save, wait_for_service  # noqa: E402
+from _common import ROOT, free_port, machine, markdown_table, save, wait_for_service  # noqa: E402
 
 ADMIN = "pk_admin_for_the_load_benchmark"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def city10(folder: Path) -> Path:

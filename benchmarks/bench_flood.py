@@ -19,7 +19,6 @@ import collections
 import itertools
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save, wait_for_service  # noqa: E402
+from _common import ROOT, free_port, machine, markdown_table, save, wait_for_service  # noqa: E402
 
 ADMIN = "pk_admin_for_the_flood_benchmark"
 USERS = 10
@@ -39,11 +38,6 @@ USERS = 10
 USER_INTERVAL_S = 0.1
 """Time between two of their requests (all users together): 10 a second, 1 a second per key."""
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save, wait_for_service  # noqa: E402
+from _common import ROOT, free_port, machine, markdown_table, save, wait_for_service  # noqa: E402
 
 ADMIN = "pk_admin_for_the_jobs_benchmark"
 SCENARIOS = [
@@ -39,11 +38,6 @@ SCENARIOS = [
 ]
 """The five jobs, each with a 60 s solver time limit."""
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(workers: int) -> dict:

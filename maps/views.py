@@ -27,12 +27,12 @@ import datetime as dt
 
 from geodata.basemap import BasemapArchive
 from geodata.region import Region
-from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
+from geodata.vocabulary import ADMIN_LEVELS, FACILITY_TYPES, PATROL_STOP_KINDS, POPULATION_GROUPS, TEAM_MODES, label
 from maps.base import Basemap, Lang, base_json, data_tiles, display_frame, draw, new_map, to_display
 from maps.spec import Layer, LegendRow, MapSpec, Popup, Sheet
 from planner.aggregate import demand_cells
 from planner.routing.patrol import PatrolPlan
-from planner.report import header, summary_items
+from planner.report import compliance_word, header, summary_items
 from planner.scenario import Plan, sites_for
 
 TEXT: dict[str, dict[str, str]] = {
@@ -95,7 +95,6 @@ TEXT: dict[str, dict[str, str]] = {
     "printed": {"zh": "打印日期", "en": "Printed"},
     "print_key": {"zh": "图例：{unit}底色为覆盖率（红 0% → 绿 100%）；蓝点为现有设施；橙色编号为新增设施，编号同下表",
                   "en": "Key: {unit} shaded by covered share (red 0% → green 100%); blue dots: existing facilities; orange numbers: new facilities, as in the table"},
-    "page": {"zh": "页", "en": "page"},
     "pick": {"zh": "点选站点：保留 / 排除", "en": "Pick sites: keep / forbid"},
     "pick_note": {"zh": "点击站点：第一次“必须保留”，第二次“不得选用”，第三次取消", "en": "Click a site: once to keep it, twice to forbid it, a third time to clear"},
     "keep": {"zh": "必须保留（方案中一定开设）", "en": "Keep (open in the plan)"},
@@ -469,8 +468,6 @@ ROWS_UNDER_MAP = 18
 """Table rows that fit under the map on a portrait A4 plan sheet (8.5 pt)."""
 ROWS_PER_PAGE = 46
 """Table rows on an A4 page without a map."""
-PRINT_SUMMARY_KEYS = ("facility", "standard", "share_before", "share_after", "existing", "new", "verdict")
-"""Summary items in the header of a plan's first printed page."""
 
 
 def plan_print(plan: Plan, payload: dict, *, lang: Lang = "zh", basemap: str | Basemap | BasemapArchive | None = None,
@@ -501,11 +498,12 @@ def plan_print(plan: Plan, payload: dict, *, lang: Lang = "zh", basemap: str | B
     values = {key: value for key, _, value in items}
     labels = {key: text for key, text, _ in items}
     day = (date or dt.date.today()).isoformat()
+    costs_note = _costs_note(plan.summary, lang)
     lines = [f"{plan.region_name} · {values['facility']} · {labels['standard']}: {values['standard']}",
              f"{labels['share_before']} {values['share_before']} → {labels['share_after']} {values['share_after']} · "
              f"{labels['existing']} {values['existing']} · {labels['new']} {values['new']} · {values['verdict']}",
              t("print_key", lang).format(unit=label(ADMIN_LEVELS, level, lang)),
-             f"{t('printed', lang)}: {day} · {plan.summary['data'][lang]}" + (f" · {_costs_note(plan.summary, lang)}" if _costs_note(plan.summary, lang) else "")]
+             _note(f"{t('printed', lang)}: {day}", plan.summary["data"][lang], costs_note)]
     lo = to_display(np.array([[bounds[0], bounds[1]], [bounds[2], bounds[3]]]), base)
     extent = (float(lo[0, 0]), float(lo[0, 1]), float(lo[1, 0]), float(lo[1, 1]))
     new_columns = [t("order", lang), header("name", lang), header("town_name", lang), header("adds_persons", lang)]
@@ -520,18 +518,11 @@ def plan_print(plan: Plan, payload: dict, *, lang: Lang = "zh", basemap: str | B
         columns = [label(ADMIN_LEVELS, "town", lang), header("residents", lang), header("covered_share", lang), f"{header('existing_sites', lang)} / {header('new_sites', lang)}",
                    header("minimum_sites", lang), header("compliance", lang)]
         rows = [[u["name"], people(u.get("residents")), "–" if u.get("covered_share") is None else f"{u['covered_share']:.1%}",
-                 f"{u.get('existing_sites', 0)} / {u.get('new_sites', 0)}", u.get("minimum_sites", 0), u.get(f"compliance_{lang}") or _compliance_word(u.get("compliant"), lang)]
+                 f"{u.get('existing_sites', 0)} / {u.get('new_sites', 0)}", u.get("minimum_sites", 0), compliance_word(u, lang)]
                 for u in towns]
         sheets += _table_pages(f"{title} · {t('compliance', lang)}", columns, rows)
     spec.sheets = sheets
     return draw(m, spec)
-
-
-def _compliance_word(compliant: Any, lang: Lang) -> str:
-    """Compliance in words for plans stored before the words were kept."""
-    if compliant is None or (isinstance(compliant, float) and np.isnan(compliant)):
-        return label(COMPLIANCE_LABELS, "none", lang)
-    return label(COMPLIANCE_LABELS, "met" if compliant else "not_met", lang)
 
 
 def _table_pages(title: str, columns: list[str], rows: list[list[Any]]) -> list[Sheet]:

@@ -129,12 +129,19 @@ def units_table(payload: dict[str, Any], level: str | None, lang: str = "zh") ->
             out[header(key, lang)] = mine[key]
     for key in ("existing_sites", "new_sites", "minimum_sites"):
         out[header(key, lang)] = mine[key]
-    if f"compliance_{lang}" in mine:
-        out[header("compliance", lang)] = mine[f"compliance_{lang}"]
-    else:  # plans stored before compliance words were kept
-        codes = mine["compliant"].map(lambda c: "none" if c is None or (isinstance(c, float) and np.isnan(c)) else "met" if c else "not_met")
-        out[header("compliance", lang)] = [label(COMPLIANCE_LABELS, c, lang) for c in codes]  # type: ignore[arg-type]
+    out[header("compliance", lang)] = [compliance_word(u, lang) for u in mine.to_dict("records")]
     return out
+
+
+def compliance_word(unit: dict[str, Any], lang: str = "zh") -> str:
+    """A unit's compliance in words: as stored (``compliance_zh``/``_en``), or from ``compliant``
+    for plans stored before the words were kept."""
+    stored = unit.get(f"compliance_{lang}")
+    if isinstance(stored, str) and stored:
+        return stored
+    c = unit.get("compliant")
+    code = "none" if c is None or (isinstance(c, float) and np.isnan(c)) else "met" if c else "not_met"
+    return label(COMPLIANCE_LABELS, code, lang)  # type: ignore[arg-type]
 
 
 def summary_items(payload: dict[str, Any], lang: str = "zh") -> list[tuple[str, str, Any]]:

@@ -298,18 +298,21 @@ class _Context:
     weights: NDArray[np.float64]
 
 
+def _of_family(sites: gpd.GeoDataFrame, facility_type: str) -> pd.Series:
+    """Which sites are of ``facility_type``'s family (e.g. meal points and canteens)."""
+    return sites["type"].isin(FAMILIES.get(facility_type, (facility_type,)))
+
+
 def sites_for(region: Region, facility_type: str) -> gpd.GeoDataFrame:
     """The region's existing and candidate sites a scenario of ``facility_type`` plans with (its
     family, e.g. meal points and canteens), in the region's order."""
-    family = FAMILIES.get(facility_type, (facility_type,))
     sites = region.sites
-    return sites[sites["type"].isin(family) & sites["status"].isin(["existing", "candidate"])]
+    return sites[_of_family(sites, facility_type) & sites["status"].isin(["existing", "candidate"])]
 
 
 def _select(region: Region, scenario: Scenario) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, NDArray[np.bool_], NDArray[np.bool_]]:
-    family = FAMILIES.get(scenario.facility_type, (scenario.facility_type,))
     sites = region.sites
-    same = sites["type"].isin(family)
+    same = _of_family(sites, scenario.facility_type)
     candidates = same & (sites["status"] == "candidate")
     existing = same & (sites["status"] == "existing")
     demand = region.demand
@@ -438,9 +441,9 @@ def _decay_cutoff(scenario: Scenario) -> float:
 
 # ---------------------------------------------------------------------- explaining the solution
 def _rank_sites(coverage: csr_matrix, weights: NDArray[np.float64], is_open: NDArray[np.bool_], existing: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Order open sites by what each adds (existing first, then greedily); return (rank, adds)."""
-    pattern = coverage.tocsc().copy()
-    pattern.data[:] = 1.0
+    """Order open sites by what each adds (existing first, then greedily); return (rank, adds).
+    ``coverage``: the pairs within the standard (CSR, or CSC to spare the conversion)."""
+    pattern = coverage.tocsc()  # only its pattern is read
     covered = np.zeros(coverage.shape[0], bool)
     rank = np.full(coverage.shape[1], -1, np.int64)
     adds = np.zeros(coverage.shape[1])
@@ -575,7 +578,7 @@ def _explain(region: Region, scenario: Scenario, problem: Problem, ctx: _Context
         "residents_in_group": round(total, 1),
         "covered_persons": round(covered_total, 1),
         "covered_share": round(covered_total / total, 4) if total > 0 else None,
-        "covered_by_existing_share": _existing_share(scenario, ctx),
+        "covered_by_existing_share": _existing_share(ctx),
         f"mean_{unit_name}_to_nearest": round(float(np.average(nearest_cost[np.isfinite(nearest_cost)], weights=w[np.isfinite(nearest_cost)])) / unit_factor, 2) if np.isfinite(nearest_cost).any() and w[np.isfinite(nearest_cost)].sum() > 0 else None,
         f"worst_{unit_name}_to_nearest": round(float(nearest_cost[(w > 0) & np.isfinite(nearest_cost)].max()) / unit_factor, 2) if ((w > 0) & np.isfinite(nearest_cost)).any() else None,
         "uncoverable_persons": round(float(solution.stats.get("uncoverable_weight", 0.0)), 1),
@@ -604,13 +607,20 @@ def _nearest_open(scenario: Scenario, ctx: _Context, is_open: NDArray[np.bool_])
     return np.where(near_idx[:, 0] >= 0, open_idx[np.maximum(near_idx[:, 0], 0)], -1), near_cost[:, 0]
 
 
-def _existing_share(scenario: Scenario, ctx: _Context) -> float:
+def reached(coverage: csr_matrix, sites: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Demand points with a pair within the standard to any of ``sites`` (column indices) in
+    ``coverage`` (the pairs within the standard; CSC spares a conversion)."""
+    if not len(sites):
+        return np.zeros(coverage.shape[0], bool)
+    return np.diff(coverage.tocsc()[:, sites].tocsr().indptr) > 0
+
+
+def _existing_share(ctx: _Context) -> float:
     """Share of the group within the standard of an existing site (before the plan), 4 decimals."""
     total = float(ctx.weights.sum())
     if total <= 0 or not ctx.is_existing.any():
         return 0.0
-    covered = ctx.costs.coverage(scenario.standard, scenario.direction).covered()[:, np.flatnonzero(ctx.is_existing)].sum(axis=1).A1 > 0  # type: ignore[arg-type]
-    return round(float(ctx.weights[covered].sum()) / total, 4)
+    return round(float(ctx.weights[reached(ctx.coverage, np.flatnonzero(ctx.is_existing))].sum()) / total, 4)
 
 
 def _unit_figures(unit_ids: NDArray, demand_units: NDArray, weights: NDArray[np.float64], within: NDArray[np.bool_],

@@ -26,7 +26,7 @@ import numpy as np
 from geodata.region import Region
 from planner.location.problem import Problem, Solution
 from planner.location.solve import solve
-from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _rank_sites, warm_costs
+from planner.scenario import Plan, Scenario, _Context, _context, _existing_share, _explain, _rank_sites, reached, warm_costs
 
 
 WIDE_STANDARD_MIN = 15.0
@@ -58,7 +58,8 @@ class Suggestion:
 
 @dataclass(frozen=True)
 class _SiteFacts:
-    """What answers read of a model's sites, as arrays (read once per model, not per question)."""
+    """What answers read of a model: its sites as arrays, the group's residents, the share covered
+    before, the coverage by site (read once per model, not per question)."""
 
     site_ids: np.ndarray
     names: np.ndarray
@@ -70,10 +71,10 @@ class _SiteFacts:
     """The pairs within the standard, by site (to find who the open sites reach)."""
 
     @classmethod
-    def of(cls, scenario: Scenario, ctx: _Context) -> "_SiteFacts":
+    def of(cls, ctx: _Context) -> "_SiteFacts":
         return cls(site_ids=ctx.sites["site_id"].astype(str).to_numpy(object), names=ctx.sites["name"].astype(str).to_numpy(object),
                    lon=np.array([round(float(v), 7) for v in ctx.sites.geometry.x]), lat=np.array([round(float(v), 7) for v in ctx.sites.geometry.y]),
-                   residents=float(ctx.weights.sum()), covered_before=_existing_share(scenario, ctx), coverage_csc=ctx.coverage.tocsc())
+                   residents=float(ctx.weights.sum()), covered_before=_existing_share(ctx), coverage_csc=ctx.coverage.tocsc())
 
 
 def _plain(value: object) -> object:
@@ -159,7 +160,7 @@ class SuggestionEngine:
                 # one search at the wider standard serves every smaller one of this town (filtered, bit for bit the same)
                 warm_costs(self.region, dataclasses.replace(scenario, standard_min=WIDE_STANDARD_MIN))
             problem, ctx = _context(self.region, dataclasses.replace(scenario, n_new=0))
-            found = (problem, ctx, _SiteFacts.of(scenario, ctx))
+            found = (problem, ctx, _SiteFacts.of(ctx))
             with self._lock:
                 self._models[key] = found
                 while len(self._models) > self.max_models:
@@ -185,13 +186,10 @@ class SuggestionEngine:
         problem = dataclasses.replace(base, n_new=scenario.n_new, budget=scenario.budget)
         solution = solve(problem, method=scenario.method, time_limit=scenario.time_limit)  # type: ignore[arg-type]
         is_open = solution.is_open
-        rank, adds = _rank_sites(ctx.coverage, ctx.weights, is_open, ctx.is_existing)
+        rank, adds = _rank_sites(facts.coverage_csc, ctx.weights, is_open, ctx.is_existing)  # type: ignore[arg-type]
         new = np.flatnonzero(is_open & ~ctx.is_existing)
         new = new[np.argsort(rank[new], kind="stable")]
-        # within the standard of an open site: a stored pair of the coverage (the pairs within the standard, the same costs)
-        open_cols = np.flatnonzero(is_open)
-        reached = np.diff(facts.coverage_csc[:, open_cols].tocsr().indptr) > 0 if len(open_cols) else np.zeros(len(ctx.weights), bool)  # type: ignore[attr-defined]
-        covered = float(ctx.weights[reached].sum())
+        covered = float(ctx.weights[reached(facts.coverage_csc, np.flatnonzero(is_open))].sum())  # type: ignore[arg-type]
         return Suggestion(scenario=scenario, solution=solution, site_ids=facts.site_ids[new].tolist(), names=facts.names[new].tolist(),
                           lon=facts.lon[new].tolist(), lat=facts.lat[new].tolist(), adds_persons=[round(float(adds[j]), 1) for j in new],
                           covered_before=facts.covered_before, covered_after=round(covered / facts.residents, 4) if facts.residents > 0 else 0.0,

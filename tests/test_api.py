@@ -6,9 +6,7 @@ import io
 import os
 import json
 import re
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from api.service import Settings, create_app, wait_for_job
 from geodata.chinacoords import wgs84_to_gcj02
 from geodata.export import excel_bytes
 from tests.limits import UNLIMITED
+from tests.live import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "pk_admin_for_tests_0123456789"
@@ -368,29 +367,12 @@ def test_excel_output_is_not_a_formula() -> None:
 
 
 # ---------------------------------------------------------------------------- live server
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(sample_region, tmp_path_factory):
-    import uvicorn
-
     folder = tmp_path_factory.mktemp("live")
     app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", folder
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as base:
+        yield base, folder
 
 
 def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
@@ -580,7 +562,7 @@ def test_planner_serve_starts_with_no_setup(tmp_path, cache_dir) -> None:
 
     import httpx
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

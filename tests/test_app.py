@@ -4,8 +4,6 @@ service's loopback address refused) through each role from sign-in to download, 
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -15,41 +13,27 @@ from api import store as db
 from api.service import Settings, create_app
 from tests.browser import browser
 from tests.limits import UNLIMITED
+from tests.live import serving
 
 ADMIN = "pk_admin_app_tests_0123456789"
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def service(sample_region, tmp_path_factory):
     """A live service on loopback with an admin, a planner, a street office (town-3) and a patrol key."""
     import httpx
-    import uvicorn
 
     folder = tmp_path_factory.mktemp("app")
     app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, **UNLIMITED))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
-    station = sample_region.sites[sample_region.sites["status"] == "existing"]["name"].iloc[0]
-    keys = {}
-    for role, extra in (("planner", {}), ("street_office", {"town": "town-3"}), ("patrol", {"station": station})):
-        r = httpx.post(f"{base}/keys", headers={"X-API-Key": ADMIN}, json={"name": f"测试{role}", "role": role, **extra})
-        keys[role] = r.json()["key"]
-    yield base, keys, sample_region
-    server.should_exit = True
+    with serving(app) as base:
+        station = sample_region.sites[sample_region.sites["status"] == "existing"]["name"].iloc[0]
+        keys = {}
+        for role, extra in (("planner", {}), ("street_office", {"town": "town-3"}), ("patrol", {"station": station})):
+            r = httpx.post(f"{base}/keys", headers={"X-API-Key": ADMIN}, json={"name": f"测试{role}", "role": role, **extra})
+            keys[role] = r.json()["key"]
+        yield base, keys, sample_region
 
 
 @pytest.fixture(scope="module")

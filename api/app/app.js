@@ -420,25 +420,32 @@
     }));
   }
 
-  function proposalsTab(view) {
+  /* A section listing a region's uploads (``query``: e.g. '?status=proposed'), each with its
+     actions(u, reload, box); reloaded when the region changes or on 刷新. */
+  function uploadsSection(view, title, idPrefix, query, empty, actions) {
     var region = regionSelect();
     var box = errorBox();
     var list = el('div');
     function load() {
       list.textContent = '';
-      api('GET', '/regions/' + encodeURIComponent(region.value) + '/uploads?status=proposed').then(function (items) {
-        if (!items.length) { list.appendChild(el('p', {'class': 'muted', text: t('proposals_none')})); return; }
-        list.appendChild(uploadsTable(items, function (u) {
-          return el('span', {'class': 'actions'}, [
-            el('button', {type: 'button', text: t('approve'), 'data-approve': u.id, onclick: function () { api('POST', '/uploads/' + u.id + '/approve', {note: ''}).then(load).catch(fail(box)); }}),
-            el('button', {type: 'button', 'class': 'secondary', text: t('reject'), onclick: function () { api('POST', '/uploads/' + u.id + '/reject', {note: ''}).then(load).catch(fail(box)); }})
-          ]);
-        }));
+      api('GET', '/regions/' + encodeURIComponent(region.value) + '/uploads' + query).then(function (items) {
+        if (!items.length && empty) { list.appendChild(el('p', {'class': 'muted', text: empty})); return; }
+        list.appendChild(uploadsTable(items, function (u) { return actions(u, load, box); }));
       }).catch(fail(box));
     }
     region.addEventListener('change', load);
-    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_proposals')}), field('pr-region', t('region'), region), box, list]));
+    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: title}), field(idPrefix + '-region', t('region'), region),
+      el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('refresh'), onclick: load})]), box, list]));
     load();
+  }
+
+  function proposalsTab(view) {
+    uploadsSection(view, t('tab_proposals'), 'pr', '?status=proposed', t('proposals_none'), function (u, load, box) {
+      return el('span', {'class': 'actions'}, [
+        el('button', {type: 'button', text: t('approve'), 'data-approve': u.id, onclick: function () { api('POST', '/uploads/' + u.id + '/approve', {note: ''}).then(load).catch(fail(box)); }}),
+        el('button', {type: 'button', 'class': 'secondary', text: t('reject'), onclick: function () { api('POST', '/uploads/' + u.id + '/reject', {note: ''}).then(load).catch(fail(box)); }})
+      ]);
+    });
   }
 
   function auditTab(view) {
@@ -529,24 +536,13 @@
   }
 
   function myUploadsTab(view) {
-    var region = regionSelect();
-    var box = errorBox();
-    var list = el('div');
-    function load() {
-      list.textContent = '';
-      api('GET', '/regions/' + encodeURIComponent(region.value) + '/uploads').then(function (items) {
-        list.appendChild(uploadsTable(items, function (u) {
-          var ask = u.kind === 'candidates' && (u.status === 'proposed' || u.status === 'approved') ? el('button', {type: 'button', 'class': 'secondary',
-            text: t('ask_among'), 'aria-label': t('ask_among') + ' #' + u.id, onclick: function () { state.suggestFrom = String(u.id); show('suggest'); }}) : null;
-          var other = u.status === 'proposed' ? el('button', {type: 'button', 'class': 'secondary', text: t('withdraw'), 'aria-label': t('withdraw') + ' #' + u.id, onclick: function () {
-            api('DELETE', '/uploads/' + u.id).then(load).catch(fail(box)); }}) : el('span', {text: u.decision_note || ''});
-          return el('div', {'class': 'actions tight'}, [ask, other]);
-        }));
-      }).catch(fail(box));
-    }
-    view.appendChild(el('section', {'class': 'card'}, [el('h2', {text: t('tab_my_uploads')}), field('mu-region', t('region'), region),
-      el('div', {'class': 'actions'}, [el('button', {type: 'button', 'class': 'secondary', text: t('refresh'), onclick: load})]), box, list]));
-    load();
+    uploadsSection(view, t('tab_my_uploads'), 'mu', '', null, function (u, load, box) {
+      var ask = u.kind === 'candidates' && (u.status === 'proposed' || u.status === 'approved') ? el('button', {type: 'button', 'class': 'secondary',
+        text: t('ask_among'), 'aria-label': t('ask_among') + ' #' + u.id, onclick: function () { state.suggestFrom = String(u.id); show('suggest'); }}) : null;
+      var other = u.status === 'proposed' ? el('button', {type: 'button', 'class': 'secondary', text: t('withdraw'), 'aria-label': t('withdraw') + ' #' + u.id, onclick: function () {
+        api('DELETE', '/uploads/' + u.id).then(load).catch(fail(box)); }}) : el('span', {text: u.decision_note || ''});
+      return el('div', {'class': 'actions tight'}, [ask, other]);
+    });
   }
 
   /* ---------------------------------------------------------------- patrol team */

@@ -18,14 +18,14 @@ from api.deps import Lang, PageDep, StateDep, Who, require
 from api.schemas import PatrolIn
 from api.snapshots import save_patrol
 from api.state import (
-    ASSET_URL, ApiError, Caller, State, basemap_for, inline_slot, inline_time_limit, map_page, new_snapshot, patrol_object, public_data, region_at, remember, solve_inline,
+    ASSET_URL, ApiError, Caller, State, basemap_for, inline_slot, inline_time_limit, map_page, new_snapshot, outside_region, patrol_object, public_data, region_at, remember, solve_inline,
     version_of,
 )
+from geodata.chinacoords import to_wgs84
 from geodata.export import gpx_xml
 from geodata.region import Region
 from maps.base import render_html
 from maps.views import patrol_map
-from geodata.chinacoords import to_wgs84
 from planner.routing.patrol import CAMPAIGNS, PatrolPlan, Team, apply_campaign, plan_patrols, stops_from_spots, with_added_stops
 
 router = APIRouter(tags=["patrols"])
@@ -51,9 +51,9 @@ def _patrol_inputs(region: Region, body: PatrolIn) -> tuple[gpd.GeoDataFrame, gp
             stops = with_added_stops(stops, [s.name for s in body.extra_stops], lon, lat, service_min=[s.service_min for s in body.extra_stops])
         except ValueError as exc:
             raise ApiError(422, str(exc), "extra_stops") from exc
-        inside = stops.tail(len(body.extra_stops)).intersects(region.boundary.buffer(0.002)).to_numpy()
-        if not inside.all():
-            bad = [s.name for s, ok in zip(body.extra_stops, inside) if not ok]
+        outside = outside_region(region, stops.tail(len(body.extra_stops))).to_numpy()
+        if outside.any():
+            bad = [s.name for s, out in zip(body.extra_stops, outside) if out]
             raise ApiError(422, f"added stop(s) outside region '{region.name}': {', '.join(bad[:5])} (check the coordinate system)", "extra_stops")
     if body.campaign:
         stops = apply_campaign(stops, spots, CAMPAIGNS[body.campaign])

@@ -38,14 +38,8 @@ def version() -> dict:
 def me(who: Who, state: StateDep) -> dict:
     """The key's holder: id, name, role, and the town (its id and name) or station it is scoped to
     (the app signs in with this)."""
-    town_name = None
-    if who.town:
-        for region_id in state.settings.regions:
-            units = region_at(state, region_id).units
-            found = units.loc[(units["level"] == "town") & (units["unit_id"] == who.town), "name"]
-            if len(found):
-                town_name = str(found.iloc[0])
-                break
+    names = (region_at(state, region_id).unit_names("town") for region_id in state.settings.regions) if who.town else iter(())
+    town_name = next((n[who.town] for n in names if who.town in n), None)
     return {"id": who.id, "name": who.name, "role": who.role, "town": who.town, "town_name": town_name, "station": who.station}
 
 

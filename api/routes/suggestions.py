@@ -1,7 +1,8 @@
 """Site suggestions for one town (street offices), answered inside the request under the service's
-inline-solve limit and time cap: from the region's warm suggestion engine (planner.suggest), the
-full plan written behind the answer (api.explainer); a question on a pending proposal or too large
-for that path is solved in a forked worker process with its plan."""
+inline-solve limit and time cap: by a warm suggestion engine (planner.suggest) in the service's
+solver processes (api.solvers), stored as the answer and its solution, the full plan written when
+first read (api.explainer); a question on a pending proposal or too large for that path is solved
+in a worker process forked for it, with its plan."""
 
 from __future__ import annotations
 
@@ -61,13 +62,11 @@ def _suggest(region: Region, scenario: Scenario, proposal: str | None, folder: P
     return (plan, *plan_documents(plan))
 
 
-def _fast(state: State, region_id: str, region: Region, scenario: Scenario, proposal: str | None, spec: dict, body: SuggestionIn, who: Caller,
-          folder: Path) -> tuple | None:
+def _fast(state: State, region_id: str, region: Region, scenario: Scenario, spec: dict, body: SuggestionIn, who: Caller) -> tuple | None:
     """Answer from a warm suggestion engine and store the answer with its solution in the plan's row;
     its full plan is written when first read (api.explainer).  None: too large for this path."""
     if ":memory:" in state.settings.db_url:  # the writing process could not reach an in-memory database
         return None
-    engine = suggestion_engine(state, region_id, region)
     limit = state.settings.fast_suggestion_max_pairs
     got = None
     if state.solvers is not None:  # a warm solver process: the search runs beside the service
@@ -78,6 +77,7 @@ def _fast(state: State, region_id: str, region: Region, scenario: Scenario, prop
         if got == "too_large":
             return None
     if got is None:  # no worker free or none with this region version yet: in this process
+        engine = suggestion_engine(state, region_id, region)
         if engine.size(scenario) > limit:
             return None
         got = engine.suggest(scenario)
@@ -108,11 +108,11 @@ def suggestions(region_id: str, body: SuggestionIn, who: Who, state: StateDep) -
     spec = {"name": f"{FACILITY_TYPES[body.facility_type]['zh']} · {town}", "facility_type": body.facility_type, "model": "mclp",
             "group": body.group, "mode": "walk", "standard_min": body.standard_min, "n_new": body.k, "town": town,
             "candidate_site_ids": candidates, "time_limit": inline_time_limit(state, SUGGESTION_TIME_LIMIT_S)}
-    folder, snapshot = new_snapshot(state, "plans")
     scenario = scenario_of(spec)
     with inline_slot(state, who):
-        found = _fast(state, region_id, region, scenario, proposal, spec, body, who, folder) if proposal is None and state.settings.fast_suggestions else None
+        found = _fast(state, region_id, region, scenario, spec, body, who) if proposal is None and state.settings.fast_suggestions else None
         if found is None:
+            folder, snapshot = new_snapshot(state, "plans")
             warm_costs(region, scenario)  # kept in this process: the worker that solves inherits them
             plan_obj, payload, geojson = solve_inline(state, _suggest, region, scenario, proposal, folder, time_limit_s=spec["time_limit"])
             plan_id = store_plan(state, plan_obj, kind="suggestion", region_id=region_id, spec={**spec, "upload_id": body.upload_id}, caller_id=who.id,

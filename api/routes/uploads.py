@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from api import store as db
 from api.deps import StateDep, Who, require
 from api.state import (
-    MAX_UPLOAD_BYTES, MAX_UPLOAD_UNZIPPED_BYTES, UPLOAD_SUFFIXES, ApiError, Caller, State, audit, region_at, upload_sites, version_of, with_sites, without_sites,
+    MAX_UPLOAD_BYTES, MAX_UPLOAD_UNZIPPED_BYTES, UPLOAD_SUFFIXES, ApiError, Caller, State, audit, outside_region, region_at, upload_sites, version_of, with_sites, without_sites,
 )
 from api.state import new_version as install_version
 from geodata.admin import tag_points
@@ -106,10 +106,10 @@ async def upload_sites_endpoint(
         raise ApiError(422, f"cannot read {filename}: {type(exc).__name__}", "file") from exc
     if len(sites) == 0:
         raise ApiError(422, "no usable site in the file" + (f" ({issues[0].message})" if issues else ""), "file")
-    inside = sites.intersects(region.boundary.buffer(0.002)).to_numpy()
-    if not inside.all():
-        bad = sites.loc[~inside, "name"].astype(str).head(5).tolist()
-        raise ApiError(422, f"{int((~inside).sum())} site(s) outside region '{region.name}': {', '.join(bad)}", "geometry")
+    outside = outside_region(region, sites).to_numpy()
+    if outside.any():
+        bad = sites.loc[outside, "name"].astype(str).head(5).tolist()
+        raise ApiError(422, f"{int(outside.sum())} site(s) outside region '{region.name}': {', '.join(bad)}", "geometry")
     tags = tag_points(sites, region.units)
     for level in tags:
         sites[level] = tags[level].to_numpy()
