@@ -201,7 +201,7 @@ def test_infeasible_inputs_name_the_cause() -> None:
         solve(Problem("mclp", w, within(d, 3.0), standard=3.0, n_new=1, required=np.arange(8) < 2))
 
 
-@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed5", "pmed6", "pmed11"])
+@pytest.mark.parametrize("name", ["pmed1", "pmed2", "pmed5", "pmed6", "pmed11", "pmed36"])
 def test_orlib_known_optima(name) -> None:
     folder = shared_data("orlib-pmed")
     inst = read_orlib_pmed(folder / f"{name}.txt")
