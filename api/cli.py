@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.demo import run_demo
+from api.entry import SOLVING_COMMANDS
 from api.regions import REGION_HELP, open_region
 from geodata.build import (
     AdminSource,
@@ -35,12 +36,21 @@ from geodata.columns import parse_column_mappings
 from geodata.errors import DataError
 from geodata.export import EXPORT_FORMATS, export_region
 from geodata.region import Region
+from planner import warmup
 
 app = typer.Typer(help="Service-coverage planner for civil-affairs bureaus (elderly meal points, care centres, street patrols).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 region_app = typer.Typer(help="Build, inspect and export regions.", no_args_is_help=True)
 app.add_typer(region_app, name="region")
 console = Console()
+
+@app.callback()
+def _before_a_command(ctx: typer.Context) -> None:
+    """Kernels a first run has not compiled yet are compiled beside it (``python -m api.cli …``;
+    the ``planner`` command starts this earlier, in :mod:`api.entry`)."""
+    if ctx.invoked_subcommand in SOLVING_COMMANDS:
+        warmup.start_in_background()
+
 
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Cache folder (default $PLANNER_CACHE_DIR or ~/.cache/coverage-planner).")]
 
@@ -71,6 +81,17 @@ def steps() -> Iterator[Callable[[str], None]]:
         yield step
         if current:
             progress.update(current[-1], completed=1, total=1)
+
+
+def await_kernels(step: Callable[[str], None]) -> None:
+    """Wait for the kernels being compiled beside this run (first run after an install only).
+
+    Only ``serve`` needs this (its workers fork); other commands go on, and a kernel's first
+    call waits for that kernel alone (:mod:`planner.warmup`).
+    """
+    if warmup.pending():
+        step("compiling the solvers (first run after an install only)")
+        warmup.wait()
 
 
 def fail(exc: Exception) -> None:
@@ -177,6 +198,7 @@ def serve(
         with steps() as step:
             step(f"loading region {region!r}")
             loaded = open_region(region, cache_dir, progress=step)
+            await_kernels(step)
     except (DataError, ValueError) as exc:
         fail(exc)
     new_folder = not data_dir.exists()

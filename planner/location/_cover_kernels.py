@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner._jit import argsort_stable, copy_into
+
 from planner.location._median_kernels import stalled
 
 
@@ -114,7 +116,7 @@ def greedy(col_ptr, col_dem, w, state, is_new, cost, p, budget, unit, umin, umax
         best = -1
         best_v = 0.0
         # lazy evaluation: candidates whose stale bound beats the best fresh value
-        idx = np.argsort(-bound)
+        idx = argsort_stable(-bound)
         for t in range(S):
             j = idx[t]
             if bound[j] <= best_v:
@@ -292,7 +294,7 @@ def mclp_relaxed(col_ptr, col_dem, w, lam, status, is_new, p, s, chosen):
             if status[j] == 0 and is_new[j]:
                 free[t] = j
                 t += 1
-        order = np.argsort(-s[free])
+        order = argsort_stable(-s[free])
         for r in range(min(take, n_free)):
             j = free[order[r]]
             if s[j] <= 0.0:
@@ -328,9 +330,9 @@ def mclp_subgradient(col_ptr, col_dem, w, lam, status, is_new, p, target, iterat
             return -1.0, best_lam, best_s, best_chosen, used
         if value < best - 1e-12:
             best = value
-            best_lam[:] = lam
-            best_s[:] = s
-            best_chosen[:] = chosen
+            copy_into(best_lam, lam)
+            copy_into(best_s, s)
+            copy_into(best_chosen, chosen)
             stall = 0
         else:
             stall, theta = stalled(stall, patience, theta)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner._jit import argsort_stable, copy_into
+
 BIG = 1e300
 LS_FACTOR = 1.0
 
@@ -291,7 +293,7 @@ def lagrangian_value(order, Cs, lam, status, p_total, rho, chosen):
             if status[j] == 0:
                 free[k] = j
                 k += 1
-        picked = np.argsort(rho[free])[:need]
+        picked = argsort_stable(rho[free])[:need]
         for r in range(need):
             j = free[picked[r]]
             chosen[j] = True
@@ -343,9 +345,9 @@ def subgradient(order, Cs, lam, status, p_total, target, iterations, theta, pati
             return BIG, best_lam, best_rho, best_chosen, used
         if value > best + 1e-9:
             best = value
-            best_lam[:] = lam
-            best_rho[:] = rho
-            best_chosen[:] = chosen
+            copy_into(best_lam, lam)
+            copy_into(best_rho, rho)
+            copy_into(best_chosen, chosen)
             stall = 0
         else:
             stall, theta = stalled(stall, patience, theta)
@@ -448,7 +450,7 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
                     is_open[j] = improved[j]
             if cost < upper - 1e-9:
                 upper = cost
-                incumbent[:] = is_open
+                copy_into(incumbent, is_open)
                 threshold = upper - 1.0 + 1e-6 if integral else upper - 1e-9 * max(1.0, abs(upper))
                 if value >= threshold:
                     break
@@ -481,9 +483,9 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
         if branch < 0:
             continue  # every chosen facility is fixed: the node's solution was priced above
         for side in (-1, 1):  # closed child first on the stack: the open child is explored first
-            stack_status[top] = status
+            copy_into(stack_status[top], status)
             stack_status[top, branch] = side
-            stack_lam[top] = lam
+            copy_into(stack_lam[top], lam)
             stack_bound[top] = value
             top += 1
     return top, nodes, upper

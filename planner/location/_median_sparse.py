@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner._jit import argsort_stable
+
 from planner.location._median_kernels import best_swap
 
 BIG = 1e300
@@ -58,7 +60,7 @@ def greedy(col_ptr, col_dem, col_cost, far, is_open, allowed, p_total):
                     d1[i] = col_cost[k]
     bound = np.full(S, BIG)
     while count < p_total:
-        order = np.argsort(-bound)
+        order = argsort_stable(-bound)
         best = -1
         best_gain = -1.0
         for t in range(S):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from planner._jit import grown
+
 _INF = np.inf
 
 
@@ -57,15 +59,6 @@ def _heap_pop(keys, vals, size):
             vals[small], vals[i] = vals[i], vals[small]
             i = small
     return key, val, size
-
-
-@njit(cache=True, nogil=True)
-def _grow(arr, needed):
-    if needed <= arr.shape[0]:
-        return arr
-    new = np.empty(max(needed, 2 * arr.shape[0]), arr.dtype)
-    new[: arr.shape[0]] = arr
-    return new
 
 
 _ARITY = 4  # children per heap node: a 4-ary heap does fewer, cache-friendlier levels than a binary one
@@ -171,9 +164,9 @@ def bounded_to_targets(indptr, heads, weights, n_nodes, src_nodes, src_cost, cut
                 total = d + target_cost[t]
                 if total <= cutoff:
                     if n_out >= out_s.shape[0]:
-                        out_s = _grow(out_s, n_out + 1)
-                        out_t = _grow(out_t, n_out + 1)
-                        out_v = _grow(out_v, n_out + 1)
+                        out_s = grown(out_s, n_out + 1)
+                        out_t = grown(out_t, n_out + 1)
+                        out_v = grown(out_v, n_out + 1)
                     out_s[n_out] = k
                     out_t[n_out] = t
                     out_v[n_out] = total
@@ -231,8 +224,8 @@ def k_nearest_sources(indptr, heads, weights, n_nodes, src_nodes, src_cost, k, c
     for s in range(n_src):
         if src_cost[s] <= cutoff:
             if size >= keys.shape[0]:
-                keys = _grow(keys, size + 1)
-                vals = _grow(vals, size + 1)
+                keys = grown(keys, size + 1)
+                vals = grown(vals, size + 1)
             size = _heap_push(keys, vals, size, src_cost[s], src_nodes[s] * n_src + s)
     while size > 0:
         d, code, size = _heap_pop(keys, vals, size)
@@ -263,8 +256,8 @@ def k_nearest_sources(indptr, heads, weights, n_nodes, src_nodes, src_cost, k, c
                 nd = d + weights[e]
                 if nd <= cutoff:
                     if size >= keys.shape[0]:
-                        keys = _grow(keys, size + 1)
-                        vals = _grow(vals, size + 1)
+                        keys = grown(keys, size + 1)
+                        vals = grown(vals, size + 1)
                     size = _heap_push(keys, vals, size, nd, v * n_src + s)
     return out_src, out_val
 
