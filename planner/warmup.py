@@ -37,20 +37,21 @@ _COVER = (_a(I64), _a(I64))  # CSC column pointers, demand rows
 _UNITS = (_a(I64, 2), _a(F64, 2), _a(F64, 2))  # unit of each site per level, minimums, maximums
 
 KERNELS: list[tuple[str, str, tuple[types.Type, ...], float]] = [
-    # travel costs: coverage within a cutoff, nearest sites, single routes
+    # coverage within a cutoff (the region's travel costs), then single routes (the patrols run first)
     ("planner.travel._dijkstra", "bounded_to_targets", (*_GRAPH, I64, _a(I64), _a(F64), F64, _a(I64), _a(F64)), 2.5),
-    ("planner.travel._dijkstra", "k_nearest_sources", (*_GRAPH, I64, _a(I64), _a(F64), I64, F64, _a(I64), _a(F64), I64), 2.3),
     ("planner.travel._dijkstra", "single_source", (*_GRAPH, I64, I64, F64, F64, I64), 1.2),
-    # maximal covering (weights as the region holds them: read-only)
+    # maximal covering (weights as the region holds them: read-only), nearest sites for the plans' explanation
     ("planner.location._cover_kernels", "covered_weight", (*_COVER, _a(F64, readonly=True), _a(BOOL)), 0.4),
     ("planner.location._cover_kernels", "greedy",
      (*_COVER, _a(F64, readonly=True), _a(I8), _a(BOOL), _a(F64, readonly=True), I64, F64, *_UNITS), 3.7),
     ("planner.location._cover_kernels", "swap_simple", (*_COVER, _a(I64), _a(I64), _a(F64, readonly=True), _a(BOOL), _a(BOOL), I64), 1.8),
-    ("planner.location._cover_kernels", "mclp_subgradient",
-     (*_COVER, _a(F64, readonly=True), _a(F64), _a(I8), _a(BOOL), I64, F64, I64, F64, I64), 2.6),
+    ("planner.travel._dijkstra", "k_nearest_sources", (*_GRAPH, I64, _a(I64), _a(F64), I64, F64, _a(I64), _a(F64), I64), 2.3),
     ("planner.location._cover_kernels", "swap",
      (*_COVER, _a(I64), _a(I64), _a(F64, readonly=True), _a(BOOL), _a(I8), _a(BOOL), _a(F64, readonly=True), F64, *_UNITS, I64), 2.8),
     ("planner.location._cover_kernels", "cover_counts", (*_COVER, _a(BOOL), I64), 0.1),
+    # Lagrangian bounds of covering models too large for an exact MIP (not the sample's)
+    ("planner.location._cover_kernels", "mclp_subgradient",
+     (*_COVER, _a(F64, readonly=True), _a(F64), _a(I8), _a(BOOL), I64, F64, I64, F64, I64), 2.6),
 ]
 """(module, kernel, argument types, seconds to compile it in a fresh process on the 2-core
 reference machine, measured), in the order a first run calls them."""

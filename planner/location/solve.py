@@ -222,13 +222,14 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
                     break
         stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value,
                      lagrangian_seconds=round(lagrangian_s, 2), ils_seconds=round(time.perf_counter() - started - lagrangian_s, 2))
-    else:
+    exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
+    if not simple and not exact:
+        # a bound for the heuristic's plan (an exact MIP, when it follows, finds its own);
         # with a budget any number of sites may open: the count bound is then all of them
         lag, _, _, _, _ = ck.mclp_subgradient(col_ptr, col_dem, w, 0.5 * w, state, is_new, p if prob.budget is None else prob.n_sites, value, 600, 1.0, 20)
         if lag >= 0.0:
             bound = min(bound, float(lag))
     tol = 1e-9 * max(1.0, value)
-    exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
     try:
         _check_unit_solution(prob, best)
         incumbent_ok = True
