@@ -68,6 +68,28 @@ def test_mclp_brute_force(seed, method) -> None:
         assert sol.objective >= 0.85 * best
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_large_model_path_reports_the_lp_bound_solved_beside_it(seed, monkeypatch) -> None:
+    """Covering models too large for an exact MIP solve their LP relaxation in a thread beside the
+    searches: the reported bound is the tighter of it and the Lagrangian one, never below the
+    optimum (brute force), and the LP value is the simplex's."""
+    import planner.location.solve as solve_module
+    from planner.location import formulations as fm
+
+    monkeypatch.setattr(solve_module, "LP_FIRST_MAX_NNZ", 0)
+    monkeypatch.setattr(solve_module, "AUTO_EXACT_MAX_NNZ", 0)
+    d, w = instance(seed, D=40, S=10)
+    best = max(covered_weight(d, w, s, 2.5) for s in options(10, 3))
+    prob = Problem("mclp", w, within(d, 2.5), standard=2.5, n_new=3)
+    sol = solve(prob, method="auto", time_limit=20)
+    lp = sol.stats["lp_bound"]
+    simplex, _ = fm.mclp(prob.normalised(), 20, relax=True, presolve=False)
+    assert lp == pytest.approx(simplex.objective, rel=1e-6)
+    assert lp >= best - 1e-6 and sol.bound >= best - 1e-6 and sol.objective <= best + 1e-9
+    assert sol.bound <= lp + 1e-9  # the tighter of the two bounds is reported
+    assert "LP bound" in sol.solver or sol.proven
+
+
 def test_mclp_with_budget_and_unit_minimums() -> None:
     d, w = instance(7)
     cost = np.array([3, 1, 2, 2, 1, 3, 2, 1], float)

@@ -115,11 +115,12 @@ def aggregate_rows(pattern: csr_matrix, weights: NDArray[np.float64]) -> tuple[c
 
 
 def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = None, *, relax: bool = False,
-         presolve: bool = True) -> tuple[MipResult, NDArray[np.int64]]:
+         presolve: bool = True, options: dict[str, object] | None = None) -> tuple[MipResult, NDArray[np.int64]]:
     """Maximal covering as a MIP on aggregated demand: ``max Σ w y`` s.t. ``y_i ≤ Σ_{j∈N(i)} x_j``.
 
     Demand already covered by fixed-open sites is a constant; demand no site covers is dropped.
-    ``relax=True`` solves the LP relaxation (its result carries reduced costs).
+    ``relax=True`` solves the LP relaxation (its result carries reduced costs); ``options`` are
+    HiGHS options (e.g. the interior-point solver for a large relaxation).
     Returns the result and the site-variable columns.
     """
     pattern = problem.costs.copy()
@@ -152,7 +153,7 @@ def mclp(problem: Problem, time_limit: float, start: NDArray[np.bool_] | None = 
     if start is not None:
         covered = np.asarray(agg[:, np.flatnonzero(start)].sum(axis=1)).ravel() > 0 if start.any() else np.zeros(G, bool)
         mip_start = np.concatenate([start.astype(float), covered.astype(float)])
-    res = builder.solve(maximize=True, time_limit=time_limit, start=None if relax else mip_start, offset=constant, presolve=presolve)
+    res = builder.solve(maximize=True, time_limit=time_limit, start=None if relax else mip_start, offset=constant, presolve=presolve, options=options)
     return res, x
 
 

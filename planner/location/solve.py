@@ -14,6 +14,7 @@ Results are deterministic: the heuristics have no randomness and HiGHS runs with
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from typing import Literal
 
@@ -166,6 +167,11 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     stats: dict = {"greedy_cover": cover(g_open), "swap_cover": value}
     bound = float(w[np.diff(csr.indptr) > 0].sum())  # everyone coverable: a trivial bound
     report("greedy and swap search", incumbent=value, bound=bound)
+    exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
+    # large models get no MIP: their LP relaxation (a tighter bound than the Lagrangian rounds
+    # reach) is solved beside the searches, on another core, within the time limit
+    lp_beside = _BackgroundLpBound(prob, LP_BOUND_SHARE * time_limit - (time.perf_counter() - started)) \
+        if simple and not exact and prob.costs.nnz > LP_FIRST_MAX_NNZ else None
     if simple and prob.costs.nnz <= LP_FIRST_MAX_NNZ:
         # small models: the LP relaxation (simplex, milliseconds) is often integral at the
         # optimum, which proves the local-search plan optimal at once; its largest site values
@@ -222,7 +228,14 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
                     break
         stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value,
                      lagrangian_seconds=round(lagrangian_s, 2), ils_seconds=round(time.perf_counter() - started - lagrangian_s, 2))
-    exact = method == "exact" or (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ)
+    if lp_beside is not None:
+        lp_value = lp_beside.value(wait_s=max(0.0, 0.97 * time_limit - (time.perf_counter() - started)))
+        stats["lp_bound_seconds"] = round(lp_beside.seconds, 2)
+        if lp_value is not None:
+            stats["lp_bound"] = lp_value
+            if lp_value < bound:
+                bound = lp_value
+                report("LP relaxation", incumbent=value, bound=bound)
     if not simple and not exact:
         # a bound for the heuristic's plan (an exact MIP, when it follows, finds its own);
         # with a budget any number of sites may open: the count bound is then all of them
@@ -239,7 +252,8 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
         proof = "LP bound" if stats.get("lp_bound", np.inf) - value <= tol else "Lagrangian bound"
         return _finish(prob, best, value, value, True, f"greedy+swap ({proof})", stats)
     if not exact and incumbent_ok:
-        return _finish(prob, best, value, max(bound, value), False, "greedy+swap (Lagrangian bound)", stats)
+        which = "LP bound" if stats.get("lp_bound", np.inf) <= bound else "Lagrangian bound"
+        return _finish(prob, best, value, max(bound, value), False, f"greedy+swap ({which})", stats)
     # exact: the MIP (HiGHS, without its presolve, which slows these models down several times),
     # started from the incumbent
     res, x = fm.mclp(prob, max(time_limit - (time.perf_counter() - started), 1.0), start=best if incumbent_ok else None, presolve=False)
@@ -253,6 +267,39 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     final_bound = max(min(res.bound, bound), real)
     proven = res.status == "optimal" or final_bound - real <= tol
     return _finish(prob, is_open, real, real if proven else final_bound, proven, "exact-mip", stats)
+
+
+LP_BOUND_SHARE = 0.9
+"""Share of a large covering model's time limit its background LP relaxation may use."""
+
+
+class _BackgroundLpBound:
+    """The LP relaxation of a covering model solved in a thread (HiGHS interior point without
+    crossover, one thread; HiGHS and the numba searches both release the interpreter lock, so the
+    two run on two cores).  :meth:`value` is its optimum — a valid upper bound on the covered
+    weight, raised by a relative 1e-7 for the solver's tolerances — or None if it did not finish."""
+
+    def __init__(self, prob: Problem, time_limit: float) -> None:
+        self.seconds = 0.0
+        self._value: float | None = None
+        self._thread = threading.Thread(target=self._solve, args=(prob, max(time_limit, 1.0)), name="lp-bound", daemon=True)
+        self._thread.start()
+
+    def _solve(self, prob: Problem, time_limit: float) -> None:
+        started = time.perf_counter()
+        try:
+            lp, _ = fm.mclp(prob, time_limit, relax=True, options={"solver": "ipm", "run_crossover": "off", "threads": 1})
+        except Exception:  # noqa: BLE001 - no bound from here is no worse than before; the plan stands
+            return
+        finally:
+            self.seconds = time.perf_counter() - started
+        if lp.status == "optimal" and np.isfinite(lp.objective):
+            self._value = float(lp.objective) * (1.0 + 1e-7) + 1e-9
+
+    def value(self, wait_s: float) -> float | None:
+        """The bound, waiting at most ``wait_s`` seconds for it."""
+        self._thread.join(wait_s)
+        return None if self._thread.is_alive() else self._value
 
 
 def _lscp(prob: Problem, time_limit: float) -> Solution:
