@@ -7,11 +7,16 @@ reported separately).  Needs ../shared/data/orlib-pmed.
 
     python benchmarks/bench_pmedian.py                 # all 40
     python benchmarks/bench_pmedian.py pmed6 pmed36    # some
+    python benchmarks/bench_pmedian.py --compare 02a6297   # and, in the same run, the code at that revision
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, machine, markdown_table, save  # noqa: E402
+from _common import ROOT, SHARED_DATA, machine, markdown_table, save  # noqa: E402
 
 from geodata.reference import read_orlib_optima, read_orlib_pmed  # noqa: E402
 from planner.location.pmedian import solve_dense  # noqa: E402
@@ -34,11 +39,29 @@ def distance_matrix(path: Path) -> tuple[np.ndarray, int]:
     return shortest_path(graph, method="D", directed=False), inst.p
 
 
+def run_revision(revision: str, names: list[str]) -> float:
+    """Total seconds of this benchmark as the code at git ``revision`` runs it (its own script and
+    packages, from a temporary worktree; its kernels compile first, outside its timing)."""
+    work = Path(tempfile.mkdtemp(prefix="pmedian-before-")) / "tree"
+    (work.parent / "shared").symlink_to(SHARED_DATA.parent.resolve())  # its script finds the data beside it, as ours does
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(work), revision], check=True, capture_output=True)
+    try:
+        run = subprocess.run([sys.executable, "benchmarks/bench_pmedian.py", *names], cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
+                             capture_output=True, text=True, check=True)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work)], check=False, capture_output=True)
+    last = [line for line in run.stdout.splitlines() if "proven optimal and equal" in line][-1]
+    print(f"code at {revision}: {last}", flush=True)
+    return float(re.search(r"total ([0-9.]+) s", last).group(1))
+
+
 def main() -> None:
     folder = SHARED_DATA / "orlib-pmed"
     if not folder.is_dir():
         sys.exit(f"OR-Library data not found at {folder} (it lives beside the project, never inside it)")
-    names = sys.argv[1:] or [f"pmed{k}" for k in range(1, 41)]
+    args = sys.argv[1:]
+    before_revision = args[args.index("--compare") + 1] if "--compare" in args else None
+    names = [a for a in args if a.startswith("pmed")] or [f"pmed{k}" for k in range(1, 41)]
     optima = read_orlib_optima(folder / "pmedopt.txt")
     started = time.perf_counter()
     solve_dense(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0]]), 1)  # compile / load the kernels
@@ -62,7 +85,11 @@ def main() -> None:
     print(markdown_table(rows, ["instance", "n", "p", "objective", "optimum", "bound", "gap", "proven", "seconds", "stage", "root_bound", "candidates_after_fixing", "nodes"]))
     proven = sum(r["proven"] and r["equal"] for r in rows)
     print(f"\nproven optimal and equal to the published optimum: {proven}/{len(rows)}; total {total:.1f} s (+ warm-up {warmup:.1f} s)")
-    save("pmedian", {"machine": machine(), "warmup_s": warmup, "total_s": total, "rows": rows})
+    before_s = None
+    if before_revision:
+        before_s = run_revision(before_revision, names)
+        print(f"same instances, same run: the code at {before_revision} {before_s:.1f} s, now {total:.1f} s: {before_s / total:.2f}× faster")
+    save("pmedian", {"machine": machine(), "warmup_s": warmup, "total_s": total, "rows": rows, "before_revision": before_revision, "before_total_s": before_s})
 
 
 if __name__ == "__main__":

@@ -135,8 +135,8 @@ def solve_dense(
         Subgradient iterations per root round, and the most root rounds.
     root_min_gain
         A root round counts as progress when it lifts the bound by at least this share of the
-        gap left to the incumbent (or finds a better incumbent); the root ends after two rounds
-        without progress.  Rounds that creep up by less cost more than the nodes they save
+        gap left to the incumbent (and by 10⁻⁶ of it at least), or finds a better incumbent; the
+        root ends after two rounds without progress (0: any rise of 10⁻⁶ counts, as before).  Rounds that creep up by less cost more than the nodes they save
         (OR-Library: pmed11, 27 and 32 spent 20,000 root iterations for < 0.1 % of bound).
     node_iterations, node_step, node_patience
         Per branch-and-bound node: subgradient steps per run (up to three runs, with reduction
@@ -182,7 +182,7 @@ def solve_dense(
         moved = False
         if cost < upper - 1e-9:
             upper, best_open, moved = cost, candidate, True
-        if value > lower + root_min_gain * max(1e-6 * max(1.0, abs(upper)), upper - value):
+        if value > lower + max(1e-6 * max(1.0, abs(upper)), root_min_gain * (upper - value)):
             moved = True
         if value > lower:
             lower = float(value)

@@ -229,6 +229,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
         stats.update(lagrangian_rounds=rounds, ils_rounds=ils, heuristic_cover=value,
                      lagrangian_seconds=round(lagrangian_s, 2), ils_seconds=round(time.perf_counter() - started - lagrangian_s, 2))
     if lp_beside is not None:
+        stats["lagrangian_bound"] = bound
         lp_value = lp_beside.value(wait_s=max(0.0, 0.97 * time_limit - (time.perf_counter() - started)))
         stats["lp_bound_seconds"] = round(lp_beside.seconds, 2)
         if lp_value is not None:
