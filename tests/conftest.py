@@ -14,6 +14,11 @@ from geodata.synthetic import SyntheticSpec, synthetic_region
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# The CLI and services the tests start compile their kernels themselves: background warm-up
+# processes (planner.warmup, tested on their own in tests/test_warmup.py with it switched on)
+# would only compete with the suite for the two cores.
+os.environ.setdefault("PLANNER_WARMUP", "0")
+
 
 @pytest.fixture(scope="session")
 def sample_region() -> Region:
