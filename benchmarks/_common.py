@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,3 +98,18 @@ def wait_for_service(base: str, timeout_s: float = 120.0) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the service at {base} did not start within {timeout_s:g} s")
+
+
+@contextmanager
+def revision_tree(revision: str) -> Iterator[Path]:
+    """A temporary git worktree of this repository at ``revision`` (the code before a change, to
+    run side by side with it), with the shared reference data beside it as beside this checkout;
+    removed afterwards."""
+    tree = Path(tempfile.mkdtemp(prefix="before-")) / "tree"
+    (tree.parent / "shared").symlink_to(SHARED_DATA.parent.resolve())
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True, capture_output=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False, capture_output=True)
+        shutil.rmtree(tree.parent, ignore_errors=True)

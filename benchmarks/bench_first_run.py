@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, machine, markdown_table, save
+from _common import ROOT, machine, markdown_table, revision_tree, save
 
 
 def install(venv: Path, source: Path, *, deps: bool) -> float:
@@ -63,23 +63,20 @@ def main() -> None:
     parser.add_argument("--before", default="02a6297", help="git revision of the code before")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="first-run-"))
-    venv, scratch, old = work / "venv", work / "scratch", work / "before"
+    venv, scratch = work / "venv", work / "scratch"
     scratch.mkdir()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     install_s = install(venv, ROOT, deps=True)
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.before], check=True, capture_output=True)
     times: dict[str, list[float]] = {"as shipped (warm-up)": [], "PLANNER_WARMUP=0": [], f"before ({args.before})": []}
-    try:
+    with revision_tree(args.before) as old:
         for _ in range(args.repeat):
             times["as shipped (warm-up)"].append(first_run(venv, scratch, warmup=True))
             times["PLANNER_WARMUP=0"].append(first_run(venv, scratch, warmup=False))
             install(venv, old, deps=False)
             times[f"before ({args.before})"].append(first_run(venv, scratch, warmup=False))
             install(venv, ROOT, deps=False)
-        first_run(venv, scratch, warmup=True)
-        second = first_run(venv, scratch, warmup=True, fresh=False)
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+    first_run(venv, scratch, warmup=True)
+    second = first_run(venv, scratch, warmup=True, fresh=False)
     shipped = statistics.median(times["as shipped (warm-up)"])
     rows = [{"code": name, "runs (s)": ", ".join(f"{t:.1f}" for t in ts), "median (s)": round(statistics.median(ts), 1),
              "vs as shipped": f"{statistics.median(ts) / shipped:.2f}×"} for name, ts in times.items()]

@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED_DATA, machine, markdown_table, save  # noqa: E402
+from _common import SHARED_DATA, machine, markdown_table, revision_tree, save  # noqa: E402
 
 from geodata.reference import read_orlib_optima, read_orlib_pmed  # noqa: E402
 from planner.location.pmedian import solve_dense  # noqa: E402
@@ -42,14 +41,9 @@ def distance_matrix(path: Path) -> tuple[np.ndarray, int]:
 def run_revision(revision: str, names: list[str]) -> float:
     """Total seconds of this benchmark as the code at git ``revision`` runs it (its own script and
     packages, from a temporary worktree; its kernels compile first, outside its timing)."""
-    work = Path(tempfile.mkdtemp(prefix="pmedian-before-")) / "tree"
-    (work.parent / "shared").symlink_to(SHARED_DATA.parent.resolve())  # its script finds the data beside it, as ours does
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(work), revision], check=True, capture_output=True)
-    try:
-        run = subprocess.run([sys.executable, "benchmarks/bench_pmedian.py", *names], cwd=work, env={**os.environ, "PYTHONPATH": str(work)},
+    with revision_tree(revision) as tree:
+        run = subprocess.run([sys.executable, "benchmarks/bench_pmedian.py", *names], cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
                              capture_output=True, text=True, check=True)
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(work)], check=False, capture_output=True)
     last = [line for line in run.stdout.splitlines() if "proven optimal and equal" in line][-1]
     print(f"code at {revision}: {last}", flush=True)
     return float(re.search(r"total ([0-9.]+) s", last).group(1))

@@ -63,8 +63,8 @@ meanwhile imports its libraries and loads its region, and then mostly waits for 
 KERNEL_WAIT_S = 120.0
 """A run waits at most this long for a kernel a warm-up process is compiling, then compiles it itself."""
 
-_running: list[subprocess.Popen] = []
-_readers: list[threading.Thread] = []
+_running: list[tuple[subprocess.Popen, threading.Thread]] = []
+"""Warm-up processes this process started, each with the thread reading its progress."""
 _compiled: dict[int, threading.Event] = {}
 
 
@@ -136,7 +136,7 @@ def start_in_background(kernels: list[int] | None = None) -> list[subprocess.Pop
     waits for it (instead of compiling it a second time on the same cores).
     """
     if _running or os.environ.get("PLANNER_WARMUP", "1") == "0":
-        return list(_running)
+        return [process for process, _ in _running]
     missing = [i for i in (range(len(KERNELS)) if kernels is None else kernels) if not is_cached(i)]
     for part in split(missing, PROCESSES):
         for i in part:
@@ -146,21 +146,20 @@ def start_in_background(kernels: list[int] | None = None) -> list[subprocess.Pop
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         reader = threading.Thread(target=_read_progress, args=(process, part), name="kernel-warmup", daemon=True)
         reader.start()
-        _running.append(process)
-        _readers.append(reader)
-    return list(_running)
+        _running.append((process, reader))
+    return [process for process, _ in _running]
 
 
 def pending() -> bool:
     """True while warm-up processes started by this process are still compiling."""
-    return any(process.poll() is None for process in _running)
+    return any(process.poll() is None for process, _ in _running)
 
 
 def wait(timeout_s: float = KERNEL_WAIT_S) -> None:
     """Wait for every warm-up process (at most ``timeout_s`` in all) — before forking workers,
     which must not inherit a kernel still held for a warm-up they cannot hear from."""
     deadline = time.monotonic() + timeout_s
-    for process, reader in zip(_running, _readers):
+    for process, reader in _running:
         try:
             process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -168,7 +167,6 @@ def wait(timeout_s: float = KERNEL_WAIT_S) -> None:
             process.wait()
         reader.join()
     _running.clear()
-    _readers.clear()
 
 
 if __name__ == "__main__":

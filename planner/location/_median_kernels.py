@@ -409,13 +409,13 @@ def reduce_node(value, rho, chosen, status, threshold):
 
 
 @njit(cache=True, nogil=True)
-def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, node_budget, iterations, closable, rule, step, patience, rounds):
+def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, node_budget, iterations, closable, rule, step, patience):
     """Depth-first Lagrangian branch-and-bound; resumable.
 
     The stack holds open nodes (facility status, multipliers to start from, parent bound).  Each
-    node: up to ``rounds`` runs of ``iterations`` subgradient steps (step factor ``step``, halved
-    after ``patience`` steps without progress) towards the incumbent, reduction tests (repeated while they fix something),
-    the node's Lagrangian solution priced as an incumbent candidate, then branching on the
+    node: up to three runs of ``iterations`` subgradient steps (step factor ``step``, halved
+    after ``patience`` steps without progress) towards the incumbent with reduction tests between
+    them, the node's Lagrangian solution priced as an incumbent candidate, then branching on the
     weakest chosen free facility (open branch explored first).
 
     Returns
@@ -435,7 +435,7 @@ def branch_and_bound(C, order, Cs, stack_status, stack_lam, stack_bound, top, p_
         status = stack_status[top].copy()
         lam = stack_lam[top].copy()
         nodes += 1
-        for _round in range(rounds):
+        for _round in range(3):
             value, lam, rho, chosen, _ = subgradient(order, Cs, lam, status, p_total, threshold, iterations, step, patience, lam_cap)
             if value >= threshold:
                 break

@@ -136,8 +136,9 @@ def solve_dense(
     root_min_gain
         A root round counts as progress when it lifts the bound by at least this share of the
         gap left to the incumbent (and by 10⁻⁶ of it at least), or finds a better incumbent; the
-        root ends after two rounds without progress (0: any rise of 10⁻⁶ counts, as before).  Rounds that creep up by less cost more than the nodes they save
-        (OR-Library: pmed11, 27 and 32 spent 20,000 root iterations for < 0.1 % of bound).
+        root ends after two rounds without progress (0: any rise of 10⁻⁶ counts, as before).
+        Rounds that creep up by less cost more than the nodes they save (OR-Library: pmed11, 27
+        and 32 spent 20,000 root iterations for < 0.1 % of bound).
     node_iterations, node_step, node_patience
         Per branch-and-bound node: subgradient steps per run (up to three runs, with reduction
         tests between them), the Polyak step factor (towards the incumbent, which is above the
@@ -222,7 +223,7 @@ def solve_dense(
     root_upper = upper
     top, nodes = 1, 0
     while top > 0 and time.perf_counter() - started < time_limit:
-        top, done, upper = mk.branch_and_bound(Ck, order_k, Cs_k, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, 200, node_iterations, ~fixed_open[keep], branch_rule, node_step, node_patience, 3)
+        top, done, upper = mk.branch_and_bound(Ck, order_k, Cs_k, stack_status, stack_lam, stack_bound, top, p_total, upper, incumbent, integral, 200, node_iterations, ~fixed_open[keep], branch_rule, node_step, node_patience)
         nodes += int(done)
         report(f"branch-and-bound, {nodes} nodes", incumbent=upper, bound=max(lower, float(stack_bound[:top].min())) if top else upper)
     if upper < root_upper - 1e-9:

@@ -214,8 +214,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
                 break
         lagrangian_s = time.perf_counter() - started
         ils = 0
-        if method != "exact" and not (method == "auto" and prob.costs.nnz <= AUTO_EXACT_MAX_NNZ):  # an exact MIP follows anyway: it proves or improves
-            # on its own, started from this incumbent (the search below took seconds on town models the MIP solves in milliseconds)
+        if not exact:  # an exact MIP follows otherwise: it proves or improves on its own, from this incumbent
             # iterated local search (cheap next to the Lagrangian rounds) while it keeps finding
             # improvements: stop after 5 rounds in a row without one, or at 85 % of the limit
             stalls = 0
