@@ -183,12 +183,19 @@ def serve(
     max_jobs: Annotated[int, typer.Option("--max-jobs", help="Scenario jobs queued or running at most (beyond: 503).")] = 20,
     inline_solves: Annotated[int, typer.Option("--inline-solves", help="Suggestions and patrols solved inside requests at the same time.")] = 2,
     inline_per_key: Annotated[int, typer.Option("--inline-per-key", help="Of those, at most this many for one key (beyond: 429).")] = 1,
+    server_timeout: Annotated[float, typer.Option("--server-timeout", help="Seconds without a heartbeat after which another server "
+                                                  "sharing the database is taken as stopped and its running jobs are retried.")] = 30.0,
     cache_dir: CacheOpt = None,
 ) -> None:
-    """Start the HTTP service (OpenAPI docs at /docs, offline) on the sample region or REGION."""
+    """Start the HTTP service (OpenAPI docs at /docs, offline) on the sample region or REGION.
+
+    Several servers may share one PostgreSQL database (``--db postgresql+psycopg://…``) and one
+    ``--data-dir`` (a shared disk): each claims queued jobs when it has a free worker."""
     import os
 
     import uvicorn
+
+    from sqlalchemy.exc import SQLAlchemyError
 
     from api import store as db_mod
     from api.jobs import default_workers
@@ -206,7 +213,10 @@ def serve(
     if new_folder:
         os.chmod(data_dir, 0o700)  # only the service's user reads the database, snapshots and logs
     url = db or os.environ.get("PLANNER_DB_URL") or db_mod.default_db_url(data_dir)
-    store = db_mod.Store(url)
+    try:
+        store = db_mod.Store(url)
+    except (SQLAlchemyError, ImportError) as exc:
+        fail(ValueError(f"cannot open the database {db_mod.safe_url(url)}: {db_mod.database_problem(exc)}"))
     admin = os.environ.get("PLANNER_ADMIN_KEY")
     if store.count_keys() == 0 and not admin:
         _, admin = store.create_key("first admin", "admin")
@@ -218,7 +228,8 @@ def serve(
                         admin_key=admin, workers=workers or default_workers(), rate_per_minute=rate_per_minute, max_pending_jobs=max_jobs,
                         inline_solves=inline_solves, inline_per_key=inline_per_key, suggestion_cache_size=int(os.environ.get("PLANNER_SUGGESTION_CACHE", "256")),
                         basemap_dir=(cache_dir or default_cache_dir()) / "basemaps", tianditu_token=os.environ.get("PLANNER_TIANDITU_TOKEN") or None,
-                        prepare_basemaps=True, fast_suggestions=os.environ.get("PLANNER_FAST_SUGGESTIONS", "1") != "0")
+                        prepare_basemaps=True, fast_suggestions=os.environ.get("PLANNER_FAST_SUGGESTIONS", "1") != "0",
+                        server_timeout_s=server_timeout)
     try:
         application = create_app(settings)
     except StartupError as exc:

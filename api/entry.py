@@ -22,3 +22,7 @@ def main() -> None:
     from api.cli import app
 
     app()
+
+
+if __name__ == "__main__":  # python -m api.entry …: the same as the planner command
+    main()

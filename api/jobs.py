@@ -38,7 +38,8 @@ _CONTEXT = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else m
 
 @dataclass
 class Outcome:
-    """How a job ended: ``done`` (with the plan's JSON and snapshot folder), ``failed`` or ``cancelled``."""
+    """How a job ended: ``done`` (with the plan's JSON and snapshot folder), ``failed``, ``cancelled``
+    or ``interrupted`` (the service stopped: the job is queued again, not ended)."""
 
     status: str
     message: str
@@ -195,12 +196,22 @@ class JobRunner:
         self._lock = threading.Lock()
         self._cancel: set[int] = set()
         self._running: dict[int, Any] = {}
+        self._inflight = 0
+        self._stopping = False
 
     def submit(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
-               started: Callable[[int], None] | None = None) -> None:
+               started: Callable[[int], None] | None = None, still_held: Callable[[], bool] | None = None) -> None:
         """Queue a job; ``started(job_id)`` is called when its process starts and ``done(job_id,
-        outcome)`` once when it ends, whatever happens."""
-        self._pool.submit(self._monitor, job_id, region, scenario, snapshot, done, started)
+        outcome)`` once when it ends, whatever happens.  ``still_held()`` is asked about once a
+        second while it runs: False (the job was cancelled, or taken back by the queue) stops it."""
+        with self._lock:
+            self._inflight += 1
+        self._pool.submit(self._monitor, job_id, region, scenario, snapshot, done, started, still_held)
+
+    def free_slots(self) -> int:
+        """Jobs that could start now without waiting (``workers`` less those submitted and not ended)."""
+        with self._lock:
+            return max(0, self.workers - self._inflight)
 
     def cancel(self, job_id: int) -> None:
         """Stop a job: a queued one never starts, a running one's process is terminated."""
@@ -220,21 +231,28 @@ class JobRunner:
         with self._lock:
             procs = list(self._running.values())
             self._cancel.update(self._running)
+            self._stopping = True
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _monitor(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
-                 started: Callable[[int], None] | None) -> None:
+                 started: Callable[[int], None] | None, still_held: Callable[[], bool] | None) -> None:
         try:
-            outcome = self._run(job_id, region, scenario, snapshot, started)
+            outcome = self._run(job_id, region, scenario, snapshot, started, still_held)
         except Exception as exc:  # noqa: BLE001 - the job fails, the monitor thread survives
             outcome = Outcome("failed", f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._inflight -= 1
         done(job_id, outcome)
 
-    def _run(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, started: Callable[[int], None] | None) -> Outcome:
+    def _run(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, started: Callable[[int], None] | None,
+             still_held: Callable[[], bool] | None) -> Outcome:
         with self._lock:
+            if self._stopping:
+                return Outcome("interrupted", "the service stopped before it started")
             if job_id in self._cancel:
                 return Outcome("cancelled", "cancelled by the user before it started")
         if started is not None:
@@ -247,6 +265,7 @@ class JobRunner:
         proc.start()
         child.close()
         self.on_progress(job_id, 0.01, "started in a worker process")
+        next_check = time.monotonic() + 1.0
         try:
             while True:
                 if parent.poll(0.2):
@@ -262,9 +281,14 @@ class JobRunner:
                     if kind == "failed":
                         return Outcome("failed", str(first))
                 with self._lock:
-                    cancelled = job_id in self._cancel
+                    cancelled, stopping = job_id in self._cancel, self._stopping
+                if not cancelled and still_held is not None and time.monotonic() > next_check:
+                    next_check = time.monotonic() + 1.0
+                    cancelled = not still_held()
                 if cancelled:
                     self._stop(proc)
+                    if stopping:
+                        return Outcome("interrupted", "the service stopped while it ran")
                     return Outcome("cancelled", "cancelled by the user; the solve was stopped")
                 if time.monotonic() > deadline:
                     self._stop(proc)

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,6 +35,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import store as db
+from api.dispatch import JobDispatcher
 from api.explainer import Explainer
 from api.jobs import JobRunner
 from api.solvers import SolverPool
@@ -214,6 +216,11 @@ def _install_error_handlers(app: FastAPIOffline) -> None:
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg")} for e in exc.errors()]
         return _error(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
 
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def _refused_value(_request: Request, exc: sqlalchemy.exc.DataError) -> JSONResponse:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]  # the database's own words, e.g. "value too long for type …"
+        return _error(422, f"the database refused a value: {reason}")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -255,16 +262,16 @@ def create_app(settings: Settings) -> FastAPIOffline:
     _admin_key(store, settings.admin_key)
     if settings.tianditu_token is not None and not TIANDITU_TOKEN.match(settings.tianditu_token):
         raise StartupError("PLANNER_TIANDITU_TOKEN is not a Tianditu key (32 hexadecimal characters)")
-    failed = store.fail_interrupted_jobs()
 
     def progress(job_id: int, fraction: float, message: str) -> None:
-        store.set(db.jobs, job_id, progress=round(min(max(fraction, 0.0), 0.99), 3), message=message)
+        state.dispatcher.progress(job_id, fraction, message)
 
     state = State(settings, store, JobRunner(settings.workers, progress, grace_s=settings.job_grace_s),
                   RateLimiter(settings.rate_per_minute, settings.rate_burst), threading.BoundedSemaphore(max(1, settings.inline_solves)))
     _private_folder(state.snapshots)
     for region_id in settings.regions:
         init_versions(state, region_id)
+    state.dispatcher = JobDispatcher(state, stale_s=settings.server_timeout_s)
     state.explainer = Explainer(store)
     if settings.fast_suggestions and settings.solver_processes > 0:
         state.solvers = SolverPool(lambda: {(rid, v): region for rid, chain in state.versions.items() for v, region in chain.items()},
@@ -278,8 +285,8 @@ def create_app(settings: Settings) -> FastAPIOffline:
                     "Send your API key in the `X-API-Key` header. Limits: see docs/API.md (429/503 answers carry Retry-After).",
     )
     app.state.planner = state
-    app.state.interrupted_jobs = failed
-    app.router.on_shutdown.append(state.runner.shutdown)  # running solves end with the service
+    state.dispatcher.start()  # claims queued jobs, those left by a stopped server included
+    app.router.on_shutdown.append(state.dispatcher.stop)  # running solves end with the service; their jobs queued again
     if state.solvers is not None:
         app.router.on_shutdown.append(state.solvers.shutdown)
     app.mount(ASSET_URL, StaticFiles(directory=copy_assets(settings.data_dir)), name="map-assets")

@@ -70,6 +70,9 @@ class Settings:
     """Upper bound on any solver time limit, seconds (e.g. for fuzzing); None: as requested."""
     job_grace_s: float = 120.0
     """A job is stopped at its solver time limit plus this many seconds (costs, explanation, writing)."""
+    server_timeout_s: float = 30.0
+    """A server sharing the database that has not beaten for this many seconds is taken as stopped:
+    its running jobs are queued again once, then failed (api.dispatch)."""
     rate_per_minute: float = 120.0
     """Requests a key may make per minute on average (token bucket); beyond: 429 with Retry-After."""
     rate_burst: int = 40
@@ -178,6 +181,8 @@ class State:
     """The api.explainer.Explainer writing suggestions' full plans (made at start-up)."""
     solvers: Any = None
     """The api.solvers.SolverPool of warm processes answering suggestions (made at start-up)."""
+    dispatcher: Any = None
+    """The api.dispatch.JobDispatcher claiming this server's jobs from the store (made at start-up)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     basemap_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -362,16 +367,24 @@ def plan_documents(plan: Plan) -> tuple[dict, str]:
     return payload, json.dumps(geojson_of(plan.sites), ensure_ascii=False)
 
 
-def store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
-               payload: dict | None = None, snapshot: str | None = None, geojson: str | None = None) -> int:
-    """Store a plan: its snapshot (written here unless given) and its row."""
+def plan_row(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
+             payload: dict | None = None, snapshot: str | None = None, geojson: str | None = None) -> dict:
+    """A plan's row for the ``plans`` table; its snapshot is written here unless given."""
     if snapshot is None:
         folder, snapshot = new_snapshot(state, "plans")
         save_plan(plan, folder)
     payload = json.loads(json.dumps(payload if payload is not None else plan.to_dict(), ensure_ascii=False, default=str))
     geojson = geojson if geojson is not None else json.dumps(geojson_of(plan.sites), ensure_ascii=False)
-    plan_id = state.store.add(db.plans, kind=kind, scenario_id=scenario_id, region=region_id, region_version=plan.summary.get("region_version"),
-                              town=spec.get("town"), spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
+    return dict(kind=kind, scenario_id=scenario_id, region=region_id, region_version=plan.summary.get("region_version"), town=spec.get("town"),
+                spec=spec, payload=payload, geojson=geojson, snapshot=snapshot, created_by=caller_id)
+
+
+def store_plan(state: State, plan: Plan, *, kind: str, region_id: str, spec: dict, caller_id: int | None, scenario_id: int | None = None,
+               payload: dict | None = None, snapshot: str | None = None, geojson: str | None = None) -> int:
+    """Store a plan: its snapshot (written here unless given) and its row."""
+    row = plan_row(state, plan, kind=kind, region_id=region_id, spec=spec, caller_id=caller_id, scenario_id=scenario_id, payload=payload,
+                   snapshot=snapshot, geojson=geojson)
+    plan_id = state.store.add(db.plans, **row)
     remember(state, state.plan_cache, plan_id, plan)
     return plan_id
 

@@ -1,9 +1,16 @@
 """Persistent storage for the HTTP service: API keys, scenarios, jobs, plans, uploads, patrols.
 
 SQLAlchemy Core over SQLite by default (one file, WAL journal so readers never block the job
-writer) or any SQLAlchemy URL (e.g. ``postgresql+psycopg://…``).  Every write is its own
-transaction, so a crash in the middle of a job loses nothing already stored; on start,
-:meth:`Store.fail_interrupted_jobs` marks jobs that were running as failed.
+writer) or any SQLAlchemy URL (``postgresql+psycopg://user@host/db`` for several servers).  The
+schema is created and migrated by Alembic (``api/migrations``; :func:`upgrade`, run at every
+start).  Every write is its own transaction, so a crash in the middle of a job loses nothing
+already stored.  Large data (region networks, plan snapshots) stay in files named by the rows.
+
+The ``jobs`` table is the job queue: a server claims the oldest queued job in one statement
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, SQLite's single writer otherwise), records itself as
+its holder, and ends it only while it still holds it (:meth:`Store.finish_job`), so a job is never
+run by two servers at once and ends exactly once.  Servers write a heartbeat; the jobs of a server
+that stopped beating are retried once, then failed (:meth:`Store.reap_jobs`).
 """
 
 from __future__ import annotations
@@ -13,16 +20,20 @@ import hashlib
 import json
 import os
 import secrets
+import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
-    create_engine, event, func, inspect, insert, select, text, update,
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+    create_engine, event, func, insert, or_, select, text, update,
 )
 from sqlalchemy.engine import Engine
 
 ROLES = ("admin", "planner", "street_office", "patrol")
+ID_MAX = 2**31 - 1
+"""Largest row id (a 32-bit INTEGER on PostgreSQL); a larger id asked for is simply not found."""
 metadata = MetaData()
 
 api_keys = Table(
@@ -73,6 +84,20 @@ jobs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime),
     Column("finished_at", DateTime),
+    Column("server_id", Integer),  # the server holding it while it runs (servers.id)
+    Column("attempts", Integer),  # how many times a server claimed it
+)
+Index("ix_jobs_status", jobs.c.status)
+servers = Table(
+    "servers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("workers", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("seen_at", DateTime, nullable=False),  # the last heartbeat
+    Column("stopped_at", DateTime),
 )
 plans = Table(
     "plans", metadata,
@@ -165,6 +190,23 @@ def default_db_url(folder: Path) -> str:
     return f"sqlite:///{(folder / 'planner.db').resolve()}"
 
 
+def safe_url(url: str) -> str:
+    """A database URL fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: say so rather than echo it
+        return "(not a database URL)"
+
+
+def database_problem(exc: BaseException) -> str:
+    """One line saying why a database could not be opened (the driver's own first line)."""
+    if isinstance(exc, ImportError):
+        return f"its driver is not installed ({exc.name or exc})"
+    return " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())[:300]
+
+
 def private_file(path: Path) -> Path:
     """Create ``path`` (empty) readable and writable by its owner only, before anything is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,10 +216,78 @@ def private_file(path: Path) -> Path:
     return path
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+"""Alembic's script folder (revisions in ``versions/``)."""
+_MIGRATION_LOCK = 7_316_001
+"""PostgreSQL advisory lock held while one server migrates (others starting at once wait)."""
+
+
+def alembic_config(url: str | None = None) -> Any:
+    """Alembic's configuration for the planner's migrations (``url``: for the ``alembic`` command)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    return str(ScriptDirectory.from_config(alembic_config()).get_current_head())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision of a database (None: made before migrations, or empty)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as con:
+        return MigrationContext.configure(con).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Create or migrate the schema to the newest revision; returns (revision before, after).
+
+    A database made before migrations (tables, no ``alembic_version``) is taken up in place by
+    the baseline revision.  On PostgreSQL an advisory lock makes servers starting together
+    migrate one after the other.
+    """
+    from alembic import command
+
+    with engine.begin() as con:
+        if con.dialect.name == "postgresql":
+            con.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        from alembic.runtime.migration import MigrationContext
+
+        before = MigrationContext.configure(con).get_current_revision()
+        config = alembic_config()
+        config.attributes["connection"] = con
+        command.upgrade(config, "head")
+        after = MigrationContext.configure(con).get_current_revision()
+    return before, str(after)
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A job taken back from a server that stopped: ``retried`` (queued again) or failed."""
+
+    job_id: int
+    server: str
+    retried: bool
+    message: str
+
+
+class JobLost(RuntimeError):
+    """A server tried to end a job it no longer holds (cancelled, or taken back after its heartbeat stopped)."""
+
+
 class Store:
     """Tables over one engine; every method is one short transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
         if url.startswith("sqlite:///") and ":memory:" not in url:
             database = Path(url[len("sqlite:///"):])
@@ -189,8 +299,11 @@ class Store:
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True  # a database restarted under the service: reconnect, not fail
         self.engine: Engine = create_engine(url, json_serializer=lambda o: json.dumps(o, ensure_ascii=False, default=str), **kwargs)
-        if url.startswith("sqlite"):
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
             @event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
                 cur = dbapi_conn.cursor()
@@ -198,20 +311,11 @@ class Store:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
-        metadata.create_all(self.engine)
-        self._add_missing_columns()
-
-    def _add_missing_columns(self) -> None:
-        """Bring a database made by an earlier version up to date: add the (nullable) columns it
-        lacks, so that nothing already stored is lost."""
-        inspector = inspect(self.engine)
-        with self.engine.begin() as con:
-            for table in metadata.sorted_tables:
-                present = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in present and column.nullable:
-                        kind = column.type.compile(dialect=self.engine.dialect)
-                        con.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+        # A forked worker must never use the parent's pooled connections (their sockets are shared):
+        # the child starts with an empty pool of its own, the parent's connections left untouched.
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+        if migrate:
+            upgrade(self.engine)
 
     # ------------------------------------------------------------------ keys
     def create_key(self, name: str, role: str, *, town: str | None = None, station: str | None = None, secret: str | None = None) -> tuple[int, str]:
@@ -244,7 +348,7 @@ class Store:
 
     def revoke_key(self, key_id: int) -> bool:
         """Revoke; False if no such key."""
-        if not 0 < key_id < 2**63:
+        if not 0 < key_id <= ID_MAX:
             return False
         with self.engine.begin() as con:
             return con.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked=True)).rowcount > 0
@@ -267,8 +371,8 @@ class Store:
             return int(con.execute(insert(table).values(**values)).inserted_primary_key[0])
 
     def get(self, table: Table, row_id: int) -> dict | None:
-        """One row by id, or None (also for ids no database integer can hold)."""
-        if not 0 < row_id < 2**63:
+        """One row by id, or None (also for ids beyond :data:`ID_MAX`)."""
+        if not 0 < row_id <= ID_MAX:
             return None
         with self.engine.connect() as con:
             row = con.execute(select(table).where(table.c.id == row_id)).mappings().first()
@@ -291,10 +395,137 @@ class Store:
         with self.engine.begin() as con:
             con.execute(update(table).where(table.c.id == row_id).values(**values))
 
-    def fail_interrupted_jobs(self) -> int:
-        """Mark queued/running jobs failed (the service stopped under them); returns how many."""
+    # ------------------------------------------------------------------ servers and the job queue
+    def register_server(self, workers: int, name: str | None = None) -> int:
+        """Record this process as a server that runs jobs; returns its id (for :meth:`claim_job`)."""
+        host = socket.gethostname()[:200]
+        at = now()
         with self.engine.begin() as con:
+            return int(con.execute(insert(servers).values(name=(name or f"{host}:{os.getpid()}")[:200], host=host, pid=os.getpid(),
+                                                          workers=int(workers), started_at=at, seen_at=at)).inserted_primary_key[0])
+
+    def heartbeat(self, server_id: int) -> None:
+        """The server is alive (its jobs are its own while it beats)."""
+        self.set(servers, server_id, seen_at=now())
+
+    def stop_server(self, server_id: int, *, requeue: bool = True) -> int:
+        """The server stops: its running jobs are queued again (the attempt not counted: no job
+        failed) for another server or its next start; returns how many."""
+        with self.engine.begin() as con:
+            con.execute(update(servers).where(servers.c.id == server_id).values(stopped_at=now()))
+            if not requeue:
+                return 0
+            name = con.execute(select(servers.c.name).where(servers.c.id == server_id)).scalar_one_or_none()
             return con.execute(
-                update(jobs).where(jobs.c.status.in_(["queued", "running"]))
-                .values(status="failed", message="the service stopped while the job was running; run it again", finished_at=now())
+                update(jobs).where(jobs.c.server_id == server_id, jobs.c.status == "running")
+                .values(status="queued", server_id=None, progress=0.0, attempts=func.coalesce(jobs.c.attempts, 1) - 1,
+                        message=f"server {name} was stopped while running it; queued again")
             ).rowcount
+
+    def claim_job(self, server_id: int, regions: list[str]) -> dict | None:
+        """Take the oldest queued job on one of ``regions`` for this server, or None.
+
+        One statement: the job is picked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: a job another
+        server is claiming is skipped, never waited for or taken twice) and marked running, held by
+        ``server_id``, its attempts counted."""
+        with self.engine.connect() as con:  # a read first: an idle queue costs no write transaction
+            if con.execute(select(jobs.c.id).where(jobs.c.status == "queued").limit(1)).first() is None:
+                return None
+        oldest = (select(jobs.c.id).join(scenarios, scenarios.c.id == jobs.c.scenario_id)
+                  .where(jobs.c.status == "queued", scenarios.c.region.in_(regions))
+                  .order_by(jobs.c.id).limit(1))
+        if self.dialect == "postgresql":  # SQLite has one writer at a time already
+            oldest = oldest.with_for_update(skip_locked=True, of=jobs)
+        oldest = oldest.scalar_subquery()
+        claim = (update(jobs).where(jobs.c.id == oldest, jobs.c.status == "queued")
+                 .values(status="running", server_id=server_id, attempts=func.coalesce(jobs.c.attempts, 0) + 1, started_at=now(),
+                         progress=0.0, message="claimed by a server")
+                 .returning(*jobs.c))
+        with self.engine.begin() as con:
+            row = con.execute(claim).mappings().first()
+            return dict(row) if row else None
+
+    def holds(self, job_id: int, server_id: int) -> bool:
+        """Whether the server still holds the job (running, not cancelled or taken back)."""
+        with self.engine.connect() as con:
+            row = con.execute(select(jobs.c.status, jobs.c.server_id).where(jobs.c.id == job_id)).first()
+        return row is not None and row.status == "running" and row.server_id == server_id
+
+    def report_progress(self, job_id: int, server_id: int, progress: float, message: str) -> None:
+        """A running job's progress, written only while the server holds it."""
+        with self.engine.begin() as con:
+            con.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.server_id == server_id, jobs.c.status == "running")
+                        .values(progress=progress, message=message))
+
+    def finish_job(self, job_id: int, server_id: int, *, status: str, message: str, plan: dict | None = None) -> int | None:
+        """End a job the server holds, with its plan row (one transaction); returns the plan id.
+
+        Raises :class:`JobLost` when the server no longer holds it: nothing is written, so a job
+        ends exactly once whatever its servers did."""
+        with self.engine.begin() as con:
+            ended = con.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.server_id == server_id, jobs.c.status == "running")
+                                .values(status=status, message=message, finished_at=now(), progress=1.0 if status == "done" else jobs.c.progress))
+            if ended.rowcount != 1:
+                raise JobLost(f"job {job_id} is no longer held by server {server_id}")
+            if plan is None:
+                return None
+            plan_id = int(con.execute(insert(plans).values(created_at=now(), **plan)).inserted_primary_key[0])
+            con.execute(update(jobs).where(jobs.c.id == job_id).values(plan_id=plan_id))
+            return plan_id
+
+    def cancel_job(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it had ended already.  Its server sees that
+        it no longer holds the job and stops the solve."""
+        with self.engine.begin() as con:
+            return con.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(["queued", "running"]))
+                               .values(status="cancelled", finished_at=now(), message="cancelled by the user")).rowcount > 0
+
+    def reap_jobs(self, *, stale_s: float, max_attempts: int = 2) -> list[Reaped]:
+        """Take back the running jobs of servers that stopped: stopped cleanly, silent for
+        ``stale_s`` seconds, or (same host) whose process is gone.  A job is queued again while
+        it has been claimed fewer than ``max_attempts`` times, else failed; each says which."""
+        host = socket.gethostname()[:200]
+        cutoff = now() - dt.timedelta(seconds=stale_s)
+        with self.engine.begin() as con:
+            live = con.execute(select(servers).where(servers.c.stopped_at.is_(None))).mappings().all()
+            gone = [s["id"] for s in live if s["host"] == host and not _process_alive(s["pid"])]
+            if gone:
+                con.execute(update(servers).where(servers.c.id.in_(gone)).values(stopped_at=now()))
+            dead = or_(jobs.c.server_id.is_(None), servers.c.id.is_(None), servers.c.stopped_at.is_not(None), servers.c.seen_at < cutoff)
+            orphans = select(jobs.c.id, jobs.c.attempts, jobs.c.server_id, servers.c.name).select_from(
+                jobs.outerjoin(servers, servers.c.id == jobs.c.server_id)).where(jobs.c.status == "running", dead).order_by(jobs.c.id)
+            if self.dialect == "postgresql":
+                orphans = orphans.with_for_update(skip_locked=True, of=jobs)
+            reaped: list[Reaped] = []
+            for row in con.execute(orphans).all():
+                server = row.name or "(unknown: a version before the job queue)"
+                attempts = row.attempts or 1
+                retried = attempts < max_attempts
+                if retried:
+                    message = f"server {server} stopped while running it (attempt {attempts} of {max_attempts}); queued again"
+                    values: dict[str, Any] = {"status": "queued", "server_id": None, "progress": 0.0, "attempts": attempts}
+                else:
+                    message = (f"server {server} stopped while running it (attempt {attempts} of {max_attempts}); "
+                               "not retried again: run it again")
+                    values = {"status": "failed", "finished_at": now()}
+                taken = con.execute(update(jobs).where(jobs.c.id == row.id, jobs.c.status == "running",
+                                                       _same(jobs.c.server_id, row.server_id)).values(message=message, **values))
+                if taken.rowcount == 1:
+                    reaped.append(Reaped(int(row.id), server, retried, message))
+            return reaped
+
+
+def _same(column: Any, value: int | None) -> Any:
+    """``column = value``, or ``column IS NULL`` for None."""
+    return column.is_(None) if value is None else column == value
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process of this host is running (signal 0 probes without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True

@@ -54,3 +54,62 @@ def shared_data(name: str) -> Path:
         pytest.skip(message)
     return path
 
+
+
+# ---------------------------------------------------------------------------- database back ends
+DATABASES = ("sqlite", "postgresql")
+"""The store back ends the API tests run against (SQLite embedded, PostgreSQL as several servers use it)."""
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A real PostgreSQL server's URL: ``$PLANNER_TEST_POSTGRES_URL`` (``.ci/run`` starts one), or a
+    throw-away server started here from the installed binaries; skipped when neither exists, a
+    failure with ``PLANNER_REQUIRE_POSTGRES=1`` (as in CI)."""
+    from tests import postgres
+
+    url = os.environ.get("PLANNER_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    if postgres.binaries() is None:
+        message = "PostgreSQL is not installed (Debian: apt-get install postgresql) and PLANNER_TEST_POSTGRES_URL is not set"
+        if os.environ.get("PLANNER_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + "; PLANNER_REQUIRE_POSTGRES=1 requires it")
+        pytest.skip(message)
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="planner-postgres-"))  # not under pytest's folder: the server's user must enter it
+    try:
+        url = postgres.start(folder)
+        yield url
+    finally:
+        postgres.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> str:
+    """The SQLAlchemy URL of a new, empty database on ``backend``: a SQLite file in ``folder``, or a
+    new database on the test PostgreSQL server."""
+    from api.store import default_db_url
+
+    if backend == "sqlite":
+        return default_db_url(folder)
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin_url = request.getfixturevalue("postgres_admin_url")
+    name = f"planner_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new empty database, once on SQLite and once on PostgreSQL."""
+    return fresh_database(request, request.param, tmp_path)

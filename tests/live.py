@@ -35,3 +35,24 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for_service(base: str, proc: Any, timeout_s: float = 120.0, log: Any = None) -> None:
+    """Poll ``base``/health until the service started as ``proc`` answers 200; fail with its
+    output (``log``: a file it writes to) when it exits first or ``timeout_s`` seconds pass."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    said = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log is not None else ""
+    raise AssertionError(f"the service at {base} did not start (exit code {proc.poll()}): {said}")

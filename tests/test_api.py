@@ -19,6 +19,7 @@ from api import store as db
 from api.service import Settings, create_app, wait_for_job
 from geodata.chinacoords import wgs84_to_gcj02
 from geodata.export import excel_bytes
+from tests.conftest import DATABASES, fresh_database
 from tests.limits import UNLIMITED
 from tests.live import free_port, serving
 
@@ -26,10 +27,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "pk_admin_for_tests_0123456789"
 
 
-@pytest.fixture(scope="module")
-def app_and_keys(sample_region, tmp_path_factory):
+@pytest.fixture(scope="module", params=DATABASES)
+def app_and_keys(request, sample_region, tmp_path_factory):
+    """The service on the sample region with a key per role: once on SQLite, once on PostgreSQL."""
     folder = tmp_path_factory.mktemp("api")
-    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=5,
+    url = fresh_database(request, request.param, folder)
+    app = create_app(Settings(regions={"sample": sample_region}, db_url=url, data_dir=folder, admin_key=ADMIN, solve_time_cap=5,
                               **UNLIMITED))
     client = TestClient(app)
     a = {"X-API-Key": ADMIN}
@@ -343,17 +346,25 @@ def test_bad_requests_name_the_cause(app_and_keys) -> None:
     assert r.status_code == 422 and "station" in r.json()["detail"]
 
 
-def test_storage_survives_restart_and_interrupted_jobs_fail(app_and_keys, sample_region) -> None:
+def test_storage_survives_restart_and_interrupted_jobs_are_retried_once(app_and_keys, sample_region) -> None:
+    """A job left running by a server that is gone is queued again and run (attempt 2 of 2); one
+    that had been claimed twice already is failed instead; each says which, and the audit log too."""
     app, client, keys, _, _, folder = app_and_keys
     p = h(keys["planner"])
     sid = client.post("/regions/sample/scenarios", json={"n_new": 1}, headers=p).json()["id"]
     plan = wait_for_job(app, client.post(f"/scenarios/{sid}/run", headers=p).json()["job"])["plan_id"]
     store: db.Store = app.state.planner.store
-    stuck = store.add(db.jobs, scenario_id=sid, status="running", progress=0.5, message="solving")
-    again = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder)))
+    stuck = store.add(db.jobs, scenario_id=sid, status="running", progress=0.5, message="solving", attempts=1)
+    twice = store.add(db.jobs, scenario_id=sid, status="running", progress=0.5, message="solving", attempts=2)
+    restarted = create_app(Settings(regions={"sample": sample_region}, db_url=app.state.planner.settings.db_url, data_dir=folder))
+    again = TestClient(restarted)
     assert again.get(f"/plans/{plan}", headers=p).status_code == 200  # keys and plans persisted
-    job = again.get(f"/jobs/{stuck}", headers=p).json()
-    assert job["status"] == "failed" and "stopped" in job["message"]
+    failed = again.get(f"/jobs/{twice}", headers=p).json()
+    assert failed["status"] == "failed" and "attempt 2 of 2" in failed["message"] and "not retried" in failed["message"]
+    retried = wait_for_job(restarted, stuck)
+    assert retried["status"] == "done" and retried["attempts"] == 2 and retried["plan_id"]
+    actions = {(r["target_id"], r["action"]) for r in store.rows(db.audit, db.audit.c.target == "job")}
+    assert {(str(stuck), "job.retry"), (str(twice), "job.fail")} <= actions
     assert again.get(f"/plans/{plan}/map", headers=p).status_code == 200  # plan object rebuilt after restart
 
 
@@ -367,16 +378,18 @@ def test_excel_output_is_not_a_formula() -> None:
 
 
 # ---------------------------------------------------------------------------- live server
-@pytest.fixture(scope="module")
-def live_server(sample_region, tmp_path_factory):
+@pytest.fixture(scope="module", params=DATABASES)
+def live_server(request, sample_region, tmp_path_factory):
+    """The service on a real port: once on SQLite, once on PostgreSQL."""
     folder = tmp_path_factory.mktemp("live")
-    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN))
+    url = fresh_database(request, request.param, folder)
+    app = create_app(Settings(regions={"sample": sample_region}, db_url=url, data_dir=folder, admin_key=ADMIN))
     with serving(app) as base:
-        yield base, folder
+        yield base, folder, url
 
 
 def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
-    base, folder = live_server
+    base, folder, url = live_server
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```bash\n# walk-through\n(.*?)```", readme, re.S)
     assert block, "README has no walk-through block"
@@ -410,7 +423,7 @@ def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
     plan_id = int(re.search(r"PLAN=(\d+)", run.stdout).group(1))
     drawn = _marker_sites((tmp_path / "meal-points-map.html").read_text(encoding="utf-8"))
     assert len(drawn) >= 5 and _same(drawn, _excel_sites((tmp_path / "meal-points.xlsx").read_bytes()))
-    restarted = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN)))
+    restarted = TestClient(create_app(Settings(regions={"sample": sample_region}, db_url=url, data_dir=folder, admin_key=ADMIN)))
     again = restarted.get(f"/plans/{plan_id}/map?lang=zh", headers={"X-API-Key": ADMIN})
     assert again.status_code == 200 and _marker_sites(again.text) == drawn
 
@@ -418,7 +431,7 @@ def test_readme_walkthrough_runs(live_server, tmp_path, sample_region) -> None:
 def test_docs_and_maps_render_offline_from_the_service(live_server, tmp_path) -> None:
     from tests.browser import render
 
-    base, _ = live_server
+    base, *_ = live_server
     docs = render(f"{base}/docs", tmp_path / "docs.png", budget_ms=6000)
     assert docs.errors() == []
     assert docs.count("opblock") > 10, "Swagger UI did not draw the operations"
@@ -498,7 +511,7 @@ FUZZ_REQUESTS = int(os.environ.get("PLANNER_FUZZ_REQUESTS", "1000"))
 """Requests the fuzz test sends (CI: 1,000; a longer run: set PLANNER_FUZZ_REQUESTS)."""
 
 
-def test_fuzz_no_server_errors(sample_region, tmp_path_factory) -> None:
+def test_fuzz_no_server_errors(sample_region, tmp_path_factory, database_url) -> None:
     """schemathesis: FUZZ_REQUESTS generated requests against the app's own OpenAPI schema, with a
     fixed seed, as admin and as a street office; not one 5xx."""
     import schemathesis
@@ -506,7 +519,7 @@ def test_fuzz_no_server_errors(sample_region, tmp_path_factory) -> None:
     from hypothesis import strategies as st
 
     folder = tmp_path_factory.mktemp("fuzz")
-    app = create_app(Settings(regions={"sample": sample_region}, db_url=db.default_db_url(folder), data_dir=folder, admin_key=ADMIN, solve_time_cap=1.0,
+    app = create_app(Settings(regions={"sample": sample_region}, db_url=database_url, data_dir=folder, admin_key=ADMIN, solve_time_cap=1.0,
                               **UNLIMITED))
     client = TestClient(app, raise_server_exceptions=False)
     office = client.post("/keys", json={"name": "o", "role": "street_office", "town": "town-3"}, headers=h(ADMIN)).json()["key"]

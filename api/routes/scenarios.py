@@ -8,11 +8,9 @@ from fastapi import APIRouter, Query
 
 from api import store as db
 from api.deps import PageDep, StateDep, Who, require
-from api.hierarchy import hierarchy_geojson, hierarchy_task
-from api.jobs import Outcome
+from api.hierarchy import hierarchy_task
 from api.schemas import HierarchyIn, ScenarioIn
-from api.snapshots import load_plan
-from api.state import ApiError, State, new_snapshot, public_message, region_at, scenario_of, store_plan, town_id, version_of
+from api.state import ApiError, State, region_at, scenario_of, town_id, version_of
 
 router = APIRouter(tags=["scenarios"])
 
@@ -101,26 +99,6 @@ def get_scenario(scenario_id: int, who: Who, state: StateDep) -> dict:
             "created_at": str(row["created_at"])}
 
 
-def _job_ended(state: State, job_id: int, outcome: Outcome, scenario_row: dict, caller_id: int) -> None:
-    """Store what a job's worker process produced (called once per job)."""
-    if outcome.status == "done" and (scenario_row["spec"] or {}).get("kind") == "hierarchy" and outcome.payload is not None:
-        plan_id = state.store.add(db.plans, kind="hierarchy", scenario_id=scenario_row["id"], region=scenario_row["region"],
-                                  region_version=scenario_row["region_version"], town=None, spec=scenario_row["spec"], payload=outcome.payload,
-                                  geojson=hierarchy_geojson(outcome.payload), snapshot=None, created_by=caller_id)
-        state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
-    elif outcome.status == "done" and outcome.snapshot is not None:
-        try:
-            plan = load_plan(outcome.snapshot)
-            plan_id = store_plan(state, plan, kind="scenario", region_id=scenario_row["region"], spec=scenario_row["spec"], caller_id=caller_id,
-                                 scenario_id=scenario_row["id"], payload=outcome.payload, snapshot=str(outcome.snapshot.relative_to(state.snapshots)))
-        except Exception as exc:  # noqa: BLE001 - the job fails, the service stays up
-            state.store.set(db.jobs, job_id, status="failed", finished_at=db.now(), message=f"the plan could not be stored: {type(exc).__name__}")
-            return
-        state.store.set(db.jobs, job_id, status="done", progress=1.0, plan_id=plan_id, finished_at=db.now(), message="done")
-    else:
-        state.store.set(db.jobs, job_id, status=outcome.status, finished_at=db.now(), message=public_message(outcome.message or ""))
-
-
 def _pending(state: State, key_id: int | None = None) -> int:
     where = [db.jobs.c.status.in_(["queued", "running"])]
     if key_id is not None:
@@ -144,19 +122,13 @@ def run(scenario_id: int, who: Who, state: StateDep) -> dict:
                        retry_after=30)
     if _pending(state) >= limits.max_pending_jobs:
         raise ApiError(503, f"the job queue is full ({limits.max_pending_jobs} jobs queued or running); try again later", retry_after=60)
-    region = region_at(state, row["region"], row["region_version"])
+    region_at(state, row["region"], row["region_version"])  # 404 for a version that cannot be rebuilt
+    if row["spec"].get("kind") == "hierarchy":
+        hierarchy_task(row["spec"])
+    else:
+        scenario_of(row["spec"])
     job_id = state.store.add(db.jobs, scenario_id=scenario_id, status="queued", progress=0.0, message="queued", created_by=who.id)
-    folder, _ = new_snapshot(state, "plans")
-    caller_id = who.id
-
-    def ended(jid: int, outcome: Outcome) -> None:
-        _job_ended(state, jid, outcome, row, caller_id)
-
-    def started(jid: int) -> None:
-        state.store.set(db.jobs, jid, status="running", started_at=db.now())
-
-    task = hierarchy_task(row["spec"]) if row["spec"].get("kind") == "hierarchy" else scenario_of(row["spec"])
-    state.runner.submit(job_id, region, task, folder, ended, started)
+    state.dispatcher.wake()  # any server with a free worker claims it; this one looks at once
     return {"job": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}
 
 
@@ -184,8 +156,7 @@ def cancel(job_id: int, who: Who, state: StateDep) -> dict:
     row = state.store.get(db.jobs, job_id)
     if row is None:
         raise ApiError(404, "no such job")
-    if row["status"] in ("done", "failed", "cancelled"):
-        raise ApiError(409, f"the job is already {row['status']}")
-    state.runner.cancel(job_id)
-    state.store.set(db.jobs, job_id, status="cancelled", finished_at=db.now(), message="cancelled by the user")
+    if not state.store.cancel_job(job_id):
+        raise ApiError(409, f"the job is already {(state.store.get(db.jobs, job_id) or row)['status']}")
+    state.runner.cancel(job_id)  # running here: stopped now; on another server: stopped there within a second
     return _job_out(state.store.get(db.jobs, job_id) or row)

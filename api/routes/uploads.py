@@ -89,6 +89,8 @@ async def upload_sites_endpoint(
         raise ApiError(422, f"unknown facility_type {facility_type!r}", "facility_type")
     filename = Path(file.filename or "upload.csv").name  # never a path
     suffix = Path(filename).suffix.lower()
+    if len(filename) > 255:  # the column's width: the name's end (its type) kept
+        filename = filename[:255 - len(suffix)] + filename[len(filename) - len(suffix):]
     if suffix not in UPLOAD_SUFFIXES:
         raise ApiError(415, f"file type {suffix or '(none)'} not accepted (use {', '.join(sorted(UPLOAD_SUFFIXES))})", "file")
     data = await file.read(MAX_UPLOAD_BYTES + 1)
