@@ -10,7 +10,8 @@ server takes back the jobs of servers that stopped beating for ``stale_s`` secon
 machine lost) or whose process is gone: queued again once, then failed, each saying which
 (and written to the audit log).  A job is ended only by the server that holds it, in one
 transaction with its plan row, so it ends exactly once.  A server stopped cleanly queues its
-running jobs again for the others (or its own next start).
+running jobs again for the others (or its own next start).  At each heartbeat the server also
+reads the region versions other servers made (uploads approved there).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from api.hierarchy import hierarchy_geojson, hierarchy_task
 from api.jobs import Outcome
 from api.snapshots import load_plan
 from geodata.region import Region
-from api.state import ApiError, State, init_versions, new_snapshot, plan_row, public_message, region_at, remember, scenario_of
+from api.state import ApiError, State, new_snapshot, plan_row, public_message, region_at, remember, scenario_of, sync_versions
 
 LOG = logging.getLogger("planner.jobs")
 
@@ -91,6 +92,9 @@ class JobDispatcher:
                     next_beat = time.monotonic() + self.heartbeat_s
                     self.state.store.heartbeat(self.server_id)
                     self._reap()
+                    for region_id in self.state.settings.regions:  # uploads approved on other servers
+                        with self.state.lock:
+                            sync_versions(self.state, region_id)
                 while self.state.runner.free_slots() > 0 and not self._stop.is_set():
                     row = self.state.store.claim_job(self.server_id, list(self.state.settings.regions))
                     if row is None:
@@ -134,7 +138,7 @@ class JobDispatcher:
             return region_at(self.state, region_id, version)
         except ApiError:
             with self.state.lock:
-                init_versions(self.state, region_id)
+                sync_versions(self.state, region_id)
             return region_at(self.state, region_id, version)
 
     # ------------------------------------------------------------------ how a job ended

@@ -25,6 +25,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from sqlalchemy.exc import IntegrityError
 from fastapi.responses import HTMLResponse
 
 from api import store as db
@@ -290,8 +291,11 @@ def init_versions(state: State, region_id: str) -> None:
     if not rows or roots[-1]["fingerprint"] != current_fp:
         note = "as loaded" if not rows else "region data replaced (the region was rebuilt); the uploads approved so far are carried over"
         version = (rows[-1]["version"] + 1) if rows else 1
-        state.store.add(db.region_versions, region=region_id, version=version, parent=rows[-1]["version"] if rows else None, note=note,
-                        fingerprint=current_fp, sites=len(base.sites))
+        try:
+            state.store.add(db.region_versions, region=region_id, version=version, parent=rows[-1]["version"] if rows else None, note=note,
+                            fingerprint=current_fp, sites=len(base.sites))
+        except IntegrityError:  # another server sharing the database recorded it at the same moment
+            pass
         rows = sorted(state.store.rows(db.region_versions, db.region_versions.c.region == region_id, limit=100_000), key=lambda r: r["version"])
     uploads = {u["id"]: u for u in state.store.rows(db.uploads, db.uploads.c.region == region_id, limit=100_000)}
     chain: dict[int, Region] = {}
@@ -316,11 +320,28 @@ def init_versions(state: State, region_id: str) -> None:
     state.versions[region_id] = chain
 
 
+def sync_versions(state: State, region_id: str) -> bool:
+    """Read the versions other servers sharing the database made since this one last looked
+    (hold ``state.lock``); True when there were any."""
+    newest = state.store.newest_version(region_id)
+    chain = state.versions.get(region_id)
+    if chain is None or newest is None or newest <= max(chain, default=0):
+        return False
+    init_versions(state, region_id)
+    state.suggestion_cache.clear()
+    return True
+
+
 def new_version(state: State, region_id: str, region: Region, *, upload_id: int, change: str, note: str, caller_id: int | None) -> int:
-    """Record and install ``region`` as the region's next version (hold ``state.lock``)."""
+    """Record and install ``region`` as the region's next version (hold ``state.lock``, and
+    :func:`sync_versions` first); 409 when another server recorded that version first."""
     version = version_of(region)
-    state.store.add(db.region_versions, region=region_id, version=version, parent=version - 1, upload_id=upload_id, change=change,
-                    note=note, sites=len(region.sites), created_by=caller_id)
+    try:
+        state.store.add(db.region_versions, region=region_id, version=version, parent=version - 1, upload_id=upload_id, change=change,
+                        note=note, sites=len(region.sites), created_by=caller_id)
+    except IntegrityError:
+        sync_versions(state, region_id)
+        raise ApiError(409, f"region {region_id!r} gained version {version} on another server at the same moment; try again") from None
     state.versions[region_id][version] = region
     state.suggestion_cache.clear()
     return version

@@ -395,6 +395,11 @@ class Store:
         with self.engine.begin() as con:
             con.execute(update(table).where(table.c.id == row_id).values(**values))
 
+    def newest_version(self, region: str) -> int | None:
+        """The highest version number recorded for a region (by any server), or None."""
+        with self.engine.connect() as con:
+            return con.execute(select(func.max(region_versions.c.version)).where(region_versions.c.region == region)).scalar_one_or_none()
+
     # ------------------------------------------------------------------ servers and the job queue
     def register_server(self, workers: int, name: str | None = None) -> int:
         """Record this process as a server that runs jobs; returns its id (for :meth:`claim_job`)."""

@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 from api import store as db
 from api.deps import StateDep, Who, require
 from api.state import (
-    MAX_UPLOAD_BYTES, MAX_UPLOAD_UNZIPPED_BYTES, UPLOAD_SUFFIXES, ApiError, Caller, State, audit, outside_region, region_at, upload_sites, version_of, with_sites, without_sites,
+    MAX_UPLOAD_BYTES, MAX_UPLOAD_UNZIPPED_BYTES, UPLOAD_SUFFIXES, ApiError, Caller, State, audit, outside_region, region_at, sync_versions, upload_sites, version_of, with_sites,
+    without_sites,
 )
 from api.state import new_version as install_version
 from geodata.admin import tag_points
@@ -64,6 +65,7 @@ def _out(row: dict) -> dict:
 
 def _apply(state: State, who: Caller, row: dict, note: str) -> int:
     """Add an upload's sites to its region as a new version (hold ``state.lock``)."""
+    sync_versions(state, row["region"])
     latest = region_at(state, row["region"])
     region = with_sites(latest, upload_sites(row), version_of(latest) + 1)
     version = install_version(state, row["region"], region, upload_id=row["id"], change="add", note=note, caller_id=who.id)
@@ -205,6 +207,7 @@ def delete_upload(upload_id: int, who: Who, state: StateDep) -> dict:
         before = len(region_at(state, region_id).sites)
         version = None
         if status == "approved":
+            sync_versions(state, region_id)
             latest = region_at(state, region_id)
             ids = set(upload_sites(row)["site_id"].astype(str))
             region = without_sites(latest, ids, version_of(latest) + 1)
