@@ -239,6 +239,84 @@ def serve(
 
 
 @app.command()
+def batch(
+    spec: Annotated[Path, typer.Argument(help="Batch spec (JSON): name, regions [{id, region}], scenarios [as the API takes them].")],
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Address of a Dask scheduler (tcp://host:8786); "
+                                                     "default: a local cluster on this machine.")] = None,
+    workers: Annotated[int, typer.Option(help="Local cluster only: worker processes (0: one per core).")] = 0,
+    db: Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL of the store the results go to (default: SQLite file in --data-dir).")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Folder for the batch's regions, matrices and snapshots; "
+                                           "every worker must see it at this path (a shared disk on several machines).")] = Path("planner-data"),
+    cache_dir: CacheOpt = None,
+) -> None:
+    """Run every scenario of SPEC on every region of SPEC on a Dask cluster; results to the store.
+
+    Region builds, travel-cost matrices and solves are tasks on the workers, passing files, not
+    data.  A region that fails is reported and the others go on; run the same spec again to finish
+    what failed or was interrupted (what is done is kept)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from api import store as db_mod
+    from api.batch import BatchSpec, local_cluster, run_batch
+    from api.jobs import default_workers
+
+    try:
+        parsed = BatchSpec.from_file(spec)
+    except DataError as exc:
+        fail(exc)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    url = db or os.environ.get("PLANNER_DB_URL") or db_mod.default_db_url(data_dir)
+    try:
+        db_mod.Store(url).engine.dispose()
+    except (SQLAlchemyError, ImportError) as exc:
+        fail(ValueError(f"cannot open the database {db_mod.safe_url(url)}: {db_mod.database_problem(exc)}"))
+    from distributed import Client
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            cluster = local_cluster(workers or default_workers())
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        fail(ValueError(f"cannot reach the Dask scheduler at {scheduler}: {' '.join(str(exc).split())[:200]}"))
+    n_pairs = len(parsed.regions) * len(parsed.scenarios)
+    where = scheduler or f"a local cluster of {len(client.scheduler_info()['workers'])} worker processes"
+    console.print(f"batch [bold]{escape(parsed.name)}[/]: {len(parsed.scenarios)} scenarios × {len(parsed.regions)} regions on {escape(where)}")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("solves", total=n_pairs)
+
+        told: set[tuple[str, str]] = set()
+
+        def event(kind: str, info: dict) -> None:
+            if kind in ("done", "failed", "kept"):
+                bar.advance(task)
+            if kind == "failed":
+                again = (info["region"], info["message"]) in told
+                told.add((info["region"], info["message"]))
+                bar.console.print(f"[red]failed[/] {escape(info['region'])} · {escape(info['scenario'])}: "
+                                  + ("(the same reason)" if again else escape(info["message"])))
+            elif kind == "built":
+                bar.console.print(f"region {escape(info['region'])}: {'built' if info['built'] else 'read'} in {info['seconds']:.1f} s")
+
+        try:
+            report = run_batch(parsed, client, db_url=url, data_dir=data_dir, cache_dir=cache_dir, on_event=event)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    done, kept, failed = report.count("done"), report.count("kept"), report.count("failed")
+    console.print(f"{done} solved, {kept} kept from an earlier run, {failed} failed, in {report.wall_s:.1f} s; results in {escape(db_mod.safe_url(url))}")
+    for region_id, reason in report.failed_regions().items():
+        console.print(f"[red]region {escape(region_id)} failed[/]: {escape(reason)}")
+    if failed:
+        console.print("run the same command again to retry what failed (what is done is kept)")
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def plan(
     region: Annotated[str, typer.Argument(help=REGION_HELP)],
     facility: Annotated[str, typer.Option("--facility", help="Facility type: care_centre, meal_point, meal_hall, care_station, care_home … (or its Chinese name).")],

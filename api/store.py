@@ -99,6 +99,21 @@ servers = Table(
     Column("seen_at", DateTime, nullable=False),  # the last heartbeat
     Column("stopped_at", DateTime),
 )
+batch_results = Table(
+    "batch_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch", String(200), nullable=False),
+    Column("region", String(100), nullable=False),
+    Column("scenario", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # done, failed
+    Column("plan_id", Integer),
+    Column("message", Text),
+    Column("seconds", Float),  # the solve's wall time, seconds
+    Column("peak_rss_mb", Float),  # the worker process's peak resident memory so far, MB
+    Column("worker", String(200)),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("batch", "region", "scenario", name="uq_batch_result"),
+)
 plans = Table(
     "plans", metadata,
     Column("id", Integer, primary_key=True),
@@ -399,6 +414,13 @@ class Store:
         """The highest version number recorded for a region (by any server), or None."""
         with self.engine.connect() as con:
             return con.execute(select(func.max(region_versions.c.version)).where(region_versions.c.region == region)).scalar_one_or_none()
+
+    def record_batch_result(self, **values: Any) -> int:
+        """Store one (batch, region, scenario) outcome, replacing an earlier one (a failure run again)."""
+        with self.engine.begin() as con:
+            con.execute(batch_results.delete().where(batch_results.c.batch == values["batch"], batch_results.c.region == values["region"],
+                                                     batch_results.c.scenario == values["scenario"]))
+            return int(con.execute(insert(batch_results).values(created_at=now(), **values)).inserted_primary_key[0])
 
     # ------------------------------------------------------------------ servers and the job queue
     def register_server(self, workers: int, name: str | None = None) -> int:

@@ -87,6 +87,17 @@ class SyntheticSpec:
     walk_only_share: float = 0.12
 
 
+def mid_city_spec(seed: int = 0) -> SyntheticSpec:
+    """A synthetic city the size of a mid-sized Chinese prefecture city's built-up area (e.g.
+    Shaoguan, Zhaoqing or Jiangmen: ≈ 2.4 million residents on ≈ 300 km², 12 towns/sub-districts)."""
+    return SyntheticSpec(
+        seed=seed, width_km=18.0, height_km=16.0, street_spacing_m=110.0, arterial_every=9,
+        n_towns=12, communities_per_town=10, n_demand=20_000, population=2_400_000.0,
+        n_candidates=2_000, n_existing_care_centres=4, n_existing_meal_points=60,
+        n_rescue_stations=2, n_incidents=800, n_hotspots=30,
+    )
+
+
 def dongguan_scale_spec(seed: int = 0) -> SyntheticSpec:
     """A synthetic city the size of Dongguan (≈ 2,500 km², ≈ 300k walk nodes)."""
     return SyntheticSpec(

@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 from geodata.network import check_mode
 from geodata.region import Region
 from geodata.vocabulary import ADMIN_LEVELS, COMPLIANCE_LABELS, COST_KINDS, FACILITY_TYPES, GROUP_COLUMNS, LEVEL_ORDER, PLAN_STATUSES, POPULATION_GROUPS, label
-from planner.travel.costs import DemandSiteCosts
+from planner.travel.costs import CoverageMatrix, DemandSiteCosts
 from planner.location.problem import MODELS, Decay, InfeasibleProblem, PairMatrix, Problem, Solution, UnitBounds, pair_matrix
 from planner.travel.region import demand_site_costs, points_xy
 from planner.location.solve import solve
@@ -388,6 +388,46 @@ def warm_costs(region: Region, scenario: Scenario) -> None:
     demand, sites, _, _ = _select(region, scenario)
     costs = scenario_costs(region, scenario.mode, scenario.weight, points_xy(demand, region.crs), points_xy(sites, region.crs))
     costs.coverage(scenario.standard, scenario.direction)  # type: ignore[arg-type]
+
+
+def _costs_of(region: Region, scenario: Scenario) -> DemandSiteCosts:
+    """The travel-cost engine ``scenario`` solves with (shared by scenarios on the same points and network)."""
+    demand, sites, _, _ = _select(region, scenario)
+    return scenario_costs(region, scenario.mode, scenario.weight, points_xy(demand, region.crs), points_xy(sites, region.crs))
+
+
+def shared_coverage(region: Region, scenarios: list[Scenario]) -> list[tuple[list[int], CoverageMatrix]]:
+    """The coverage matrices a set of scenarios on one region need, each computed once.
+
+    Scenarios on the same demand points, sites, network and direction form a group; a group's
+    matrix is computed at its widest standard (the narrower ones are filtered from it, the
+    shortest paths being the same).  Returns (indices of the scenarios in the group, matrix).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for index, scenario in enumerate(scenarios):
+        groups.setdefault((id(_costs_of(region, scenario)), scenario.direction), []).append(index)
+    out = []
+    for members in groups.values():
+        widest = max(members, key=lambda i: scenarios[i].standard)
+        out.append((members, _costs_of(region, scenarios[widest]).coverage(scenarios[widest].standard, scenarios[widest].direction)))  # type: ignore[arg-type]
+    return out
+
+
+def use_coverage(region: Region, scenario: Scenario, coverage: CoverageMatrix) -> None:
+    """Give ``scenario``'s cost engine a coverage matrix computed before (e.g. by
+    :func:`shared_coverage` in another process), so its solve does not search the network again.
+
+    Raises ValueError when the matrix does not fit the scenario: other points, a narrower cutoff,
+    another direction or cost unit."""
+    costs = _costs_of(region, scenario)
+    if coverage.costs.shape != (costs.n_demand, costs.n_sites):
+        raise ValueError(f"the coverage matrix is {coverage.costs.shape[0]} × {coverage.costs.shape[1]}, "
+                         f"the scenario has {costs.n_demand} demand points × {costs.n_sites} sites")
+    if coverage.cutoff < scenario.standard or coverage.direction != scenario.direction or coverage.unit != costs.unit or coverage.kind != costs.kind:
+        raise ValueError(f"the coverage matrix ({coverage.kind}, {coverage.direction}, within {coverage.cutoff:g} {coverage.unit}) "
+                         f"does not hold the scenario's pairs ({costs.kind}, {scenario.direction}, within {scenario.standard:g} {costs.unit})")
+    memo = costs.__dict__.setdefault("_coverage_memo", {})
+    memo[(float(coverage.cutoff), coverage.direction)] = coverage
 
 
 def _context(region: Region, scenario: Scenario) -> tuple[Problem, _Context]:
