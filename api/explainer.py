@@ -58,7 +58,7 @@ def _write(tasks: list[Task], db_url: str) -> list[str]:
     from api.snapshots import save_plan
     from api.state import plan_documents
 
-    store = db.Store(db_url)
+    store = db.Store(db_url, migrate=False)  # the service migrated it
     out: list[str] = []
     for task in tasks:
         task.engine.reset_lock()  # a lock held by another thread of the service at the fork would never be released here

@@ -21,6 +21,7 @@ import json
 import os
 import secrets
 import socket
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -326,9 +327,8 @@ class Store:
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
-        # A forked worker must never use the parent's pooled connections (their sockets are shared):
-        # the child starts with an empty pool of its own, the parent's connections left untouched.
-        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+        if self.dialect != "sqlite":
+            _FORKABLE.add(self.engine)
         if migrate:
             upgrade(self.engine)
 
@@ -540,6 +540,26 @@ class Store:
                 if taken.rowcount == 1:
                     reaped.append(Reaped(int(row.id), server, retried, message))
             return reaped
+
+
+_INHERITED_POOLS: list[Any] = []
+"""Connection pools a forked process inherited: kept referenced, never closed nor collected."""
+_FORKABLE: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+"""Engines on a database server (not SQLite) whose pools a forked process must not share."""
+
+
+def _fresh_pools_in_child() -> None:
+    """In a forked process: give each server-database engine an empty pool of its own.  The
+    parent's connections must never be used there (a socket shared by two processes) nor closed
+    (that would end the parent's session), so the inherited pools stay referenced for the
+    child's whole life.  SQLite engines are left as they are: their processes open a Store of
+    their own (``api.explainer``) or none."""
+    for engine in list(_FORKABLE):
+        _INHERITED_POOLS.append(engine.pool)
+        engine.pool = engine.pool.recreate()
+
+
+os.register_at_fork(after_in_child=_fresh_pools_in_child)
 
 
 def _same(column: Any, value: int | None) -> Any:

@@ -237,3 +237,31 @@ def test_two_servers_one_killed_mid_job_every_job_ends_exactly_once(request, tmp
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _write_in_child(store: db.Store, conn) -> None:  # noqa: ANN001
+    import gc
+
+    gc.collect()  # whatever the child inherited and let go of is collected here
+    store.add(db.audit, key_id=None, key_name="child", role=None, action="test", target="fork")
+    conn.send("ok")
+
+
+def test_a_forked_process_leaves_the_parents_connections_alone(database_url) -> None:
+    """Job, solver and explainer processes are forked from the service: they open connections of
+    their own and never close the parent's (on SQLite, closing them in a child would checkpoint
+    and delete the parent's write-ahead log: "disk I/O error" in the parent)."""
+    import multiprocessing as mp
+
+    store = db.Store(database_url)
+    store.add(db.audit, key_id=None, key_name="parent", role=None, action="test", target="fork")  # a pooled connection now exists
+    parent, child = mp.get_context("fork").Pipe()
+    for _ in range(3):
+        proc = mp.get_context("fork").Process(target=_write_in_child, args=(store, child))
+        proc.start()
+        assert parent.recv() == "ok"
+        proc.join(10)
+        assert proc.exitcode == 0
+        store.add(db.audit, key_id=None, key_name="parent", role=None, action="test", target="fork")
+    assert [r["key_name"] for r in store.rows(db.audit, db.audit.c.target == "fork")].count("child") == 3
+    assert store.count(db.audit, db.audit.c.target == "fork") == 7
