@@ -199,6 +199,9 @@ def solve_task(batch: str, region: BatchRegion, build: dict[str, Any], costs: di
     from geodata.region import Region
     from planner.scenario import run_scenario, use_coverage
 
+    from planner.location.solve import set_cores_per_solve
+
+    set_cores_per_solve(1)  # one solve per worker process per core: nothing beside it
     started = time.perf_counter()
     region_id = region.id
     loaded = Region.load(build["region_dir"])
@@ -219,7 +222,8 @@ def solve_task(batch: str, region: BatchRegion, build: dict[str, Any], costs: di
     seconds = time.perf_counter() - started
     solver = plan.summary.get("solver") or {}
     summary = {"covered_share": plan.summary.get("covered_share"), "new_sites": plan.summary.get("new_sites"),
-               "proven_optimal": solver.get("proven_optimal"), "gap": solver.get("gap"), "solver": solver.get("name")}
+               "proven_optimal": solver.get("proven_optimal"), "gap": solver.get("gap"), "solver": solver.get("name"),
+               "objective": solver.get("objective"), "bound": solver.get("bound")}
     store.record_batch_result(batch=batch, region=region_id, scenario=scenario["name"], status="done", plan_id=plan_id,
                               message=json.dumps(summary, ensure_ascii=False, default=str), seconds=seconds, peak_rss_mb=_peak_rss_mb(),
                               worker=f"{socket.gethostname()}:{os.getpid()}")

@@ -84,34 +84,45 @@ def test_coverage_from_a_file_gives_the_same_plan(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------- on a cluster
-def test_batch_on_a_local_cluster_reports_a_failed_region_and_resumes(tmp_path) -> None:
-    """Two synthetic cities and a broken one × 3 scenarios on a 2-worker local cluster: 6 plans
-    stored (each equal to a serial solve), the broken city's 3 reported with the reason, the
-    others unharmed.  Run again: nothing solved twice; a result lost (as if the run had died)
-    and a scenario whose spec changed are solved again, and only they."""
+@pytest.fixture(scope="module")
+def scheduler():
+    """A Dask cluster started outside the command (two single-threaded worker processes), reached by
+    ``planner batch --scheduler ADDRESS`` as a cluster on other machines would be."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_batch_reports_a_failed_region_and_resumes(tmp_path, scheduler) -> None:
+    """Two synthetic cities and a broken one × 3 scenarios on a cluster given by its address: 6
+    plans stored (each equal to a serial solve), the broken city's 3 reported with the reason, the
+    others unharmed.  Run again: nothing solved twice; a result lost (as if the run had died) and
+    a scenario whose spec changed are solved again, and only they."""
     regions = [{"id": "韶关", "region": "synthetic:3"}, {"id": "坏城市", "region": str(tmp_path / "no-such-region")},
                {"id": "city-02", "region": "synthetic:4"}]
     spec = _spec(tmp_path, regions)
     data = tmp_path / "data"
-    run = _planner("batch", str(spec), "--workers", "2", "--data-dir", str(data), cwd=tmp_path)
+    batch = ("batch", str(spec), "--scheduler", scheduler, "--data-dir", str(data))
+    run = _planner(*batch, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "6 solved, 0 kept from an earlier run, 3 failed" in " ".join(run.stdout.split())
-    assert "region 坏城市 failed: build: unknown region" in " ".join(run.stdout.split())
-    assert "Traceback" not in run.stdout + run.stderr
+    said = " ".join(run.stdout.split())
+    assert scheduler in said and "6 solved, 0 kept from an earlier run, 3 failed" in said
+    assert "region 坏城市 failed: build: unknown region" in said and "Traceback" not in run.stdout + run.stderr
     store = db.Store(db.default_db_url(data))
     results = store.rows(db.batch_results, limit=100)
     assert sorted((r["region"], r["status"]) for r in results) == sorted([("韶关", "done")] * 3 + [("city-02", "done")] * 3 + [("坏城市", "failed")] * 3)
     for row in (r for r in results if r["status"] == "done"):
         plan = store.get(db.plans, row["plan_id"])
         assert plan["kind"] == "batch" and plan["region"] == row["region"] and plan["spec"]["name"] == row["scenario"]
-        assert (data / "snapshots" / plan["snapshot"]).parent.is_dir()
-        source = {"韶关": "synthetic:3", "city-02": "synthetic:4"}[row["region"]]
-        serial = run_scenario(synthetic_region(SyntheticSpec(seed=int(source[-1]))), scenario_of(next(s for s in SCENARIOS if s["name"] == row["scenario"])))
+        assert (data / "snapshots" / plan["snapshot"]).is_dir()
+        seed = {"韶关": 3, "city-02": 4}[row["region"]]
+        serial = run_scenario(synthetic_region(SyntheticSpec(seed=seed)), scenario_of(next(s for s in SCENARIOS if s["name"] == row["scenario"])))
         assert plan["payload"]["summary"]["covered_persons"] == pytest.approx(serial.summary["covered_persons"], rel=1e-12)
         assert row["seconds"] > 0 and row["peak_rss_mb"] > 50 and row["worker"]
     plans_before = store.count(db.plans)
 
-    again = _planner("batch", str(spec), "--workers", "2", "--data-dir", str(data), cwd=tmp_path)
+    again = _planner(*batch, cwd=tmp_path)
     assert "0 solved, 6 kept from an earlier run, 3 failed" in " ".join(again.stdout.split()), again.stdout
     assert store.count(db.plans) == plans_before
 
@@ -120,21 +131,18 @@ def test_batch_on_a_local_cluster_reports_a_failed_region_and_resumes(tmp_path) 
         con.execute(db.batch_results.delete().where(db.batch_results.c.id == lost["id"]))
     changed = [SCENARIOS[0], SCENARIOS[1], {**SCENARIOS[2], "n_new": 5}]
     fixed = [r for r in regions if r["id"] != "坏城市"]
-    third = _planner("batch", str(_spec(tmp_path, fixed, changed)), "--workers", "2", "--data-dir", str(data), cwd=tmp_path)
+    third = _planner("batch", str(_spec(tmp_path, fixed, changed)), "--scheduler", scheduler, "--data-dir", str(data), cwd=tmp_path)
     assert third.returncode == 0, third.stdout + third.stderr
     assert "3 solved, 3 kept from an earlier run, 0 failed" in " ".join(third.stdout.split()), third.stdout
     assert "region 韶关: read" in third.stdout  # the saved region is read, not built again
 
 
-def test_batch_on_a_scheduler_given_by_address(tmp_path) -> None:
-    """``--scheduler ADDRESS``: the batch runs on a cluster started elsewhere (here, a local one
-    in this process, reached over TCP); an unreachable address is one clear line."""
-    from distributed import LocalCluster
-
-    spec = _spec(tmp_path, [{"id": "清远", "region": "synthetic:5"}], SCENARIOS[:1], name="by address")
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50) as cluster:
-        run = _planner("batch", str(spec), "--scheduler", cluster.scheduler_address, "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert cluster.scheduler_address in run.stdout and "1 solved" in run.stdout
+def test_batch_on_its_own_local_cluster(tmp_path) -> None:
+    """Without ``--scheduler`` the command starts a local cluster of worker processes itself; an
+    unreachable scheduler address is one clear line."""
+    spec = _spec(tmp_path, [{"id": "清远", "region": "synthetic:5"}], SCENARIOS[:1], name="local")
+    run = _planner("batch", str(spec), "--workers", "2", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "a local cluster of 2 worker processes" in " ".join(run.stdout.split()) and "1 solved" in run.stdout
     bad = _planner("batch", str(spec), "--scheduler", "tcp://127.0.0.1:9", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9") and "Traceback" not in bad.stderr

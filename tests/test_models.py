@@ -90,6 +90,25 @@ def test_large_model_path_reports_the_lp_bound_solved_beside_it(seed, monkeypatc
     assert "LP bound" in sol.solver or sol.proven
 
 
+def test_one_core_per_solve_runs_nothing_beside_the_search(monkeypatch) -> None:
+    """A batch worker's solves use one core: no LP relaxation beside the search, the Lagrangian
+    bound reported (still never below the optimum)."""
+    import planner.location.solve as solve_module
+
+    monkeypatch.setattr(solve_module, "LP_FIRST_MAX_NNZ", 0)
+    monkeypatch.setattr(solve_module, "AUTO_EXACT_MAX_NNZ", 0)
+    monkeypatch.setattr(solve_module, "_CORES_PER_SOLVE", 2)
+    d, w = instance(1, D=40, S=10)
+    best = max(covered_weight(d, w, s, 2.5) for s in options(10, 3))
+    prob = Problem("mclp", w, within(d, 2.5), standard=2.5, n_new=3)
+    solve_module.set_cores_per_solve(1)
+    sol = solve(prob, method="auto", time_limit=5)
+    assert "lp_bound" not in sol.stats and "LP bound" not in sol.solver
+    assert sol.bound >= best - 1e-6 and sol.objective <= best + 1e-9
+    with pytest.raises(ValueError, match="at least 1"):
+        solve_module.set_cores_per_solve(0)
+
+
 def test_mclp_with_budget_and_unit_minimums() -> None:
     d, w = instance(7)
     cost = np.array([3, 1, 2, 2, 1, 3, 2, 1], float)

@@ -171,7 +171,7 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     # large models get no MIP: their LP relaxation (a tighter bound than the Lagrangian rounds
     # reach) is solved beside the searches, on another core, within the time limit
     lp_beside = _BackgroundLpBound(prob, LP_BOUND_SHARE * time_limit - (time.perf_counter() - started)) \
-        if simple and not exact and prob.costs.nnz > LP_FIRST_MAX_NNZ else None
+        if simple and not exact and prob.costs.nnz > LP_FIRST_MAX_NNZ and _CORES_PER_SOLVE > 1 else None
     if simple and prob.costs.nnz <= LP_FIRST_MAX_NNZ:
         # small models: the LP relaxation (simplex, milliseconds) is often integral at the
         # optimum, which proves the local-search plan optimal at once; its largest site values
@@ -267,6 +267,20 @@ def _mclp(prob: Problem, method: str, time_limit: float) -> Solution:
     final_bound = max(min(res.bound, bound), real)
     proven = res.status == "optimal" or final_bound - real <= tol
     return _finish(prob, is_open, real, real if proven else final_bound, proven, "exact-mip", stats)
+
+
+_CORES_PER_SOLVE = 2
+"""Cores one solve may use: 2 lets a large covering model's LP bound run beside its search."""
+
+
+def set_cores_per_solve(cores: int) -> None:
+    """How many cores one solve in this process may use (1 or more).  With 1 — a batch worker
+    running one solve per core — large covering models get no LP relaxation beside their search
+    and report the Lagrangian bound instead."""
+    global _CORES_PER_SOLVE
+    if cores < 1:
+        raise ValueError(f"cores must be at least 1, not {cores}")
+    _CORES_PER_SOLVE = int(cores)
 
 
 LP_BOUND_SHARE = 0.9
