@@ -110,14 +110,14 @@ def test_batch_reports_a_failed_region_and_resumes(tmp_path, scheduler) -> None:
     assert scheduler in said and "6 solved, 0 kept from an earlier run, 3 failed" in said
     assert "region 坏城市 failed: build: unknown region" in said and "Traceback" not in run.stdout + run.stderr
     store = db.Store(db.default_db_url(data))
+    cities = {"韶关": synthetic_region(SyntheticSpec(seed=3)), "city-02": synthetic_region(SyntheticSpec(seed=4))}
     results = store.rows(db.batch_results, limit=100)
     assert sorted((r["region"], r["status"]) for r in results) == sorted([("韶关", "done")] * 3 + [("city-02", "done")] * 3 + [("坏城市", "failed")] * 3)
     for row in (r for r in results if r["status"] == "done"):
         plan = store.get(db.plans, row["plan_id"])
         assert plan["kind"] == "batch" and plan["region"] == row["region"] and plan["spec"]["name"] == row["scenario"]
         assert (data / "snapshots" / plan["snapshot"]).is_dir()
-        seed = {"韶关": 3, "city-02": 4}[row["region"]]
-        serial = run_scenario(synthetic_region(SyntheticSpec(seed=seed)), scenario_of(next(s for s in SCENARIOS if s["name"] == row["scenario"])))
+        serial = run_scenario(cities[row["region"]], scenario_of(next(s for s in SCENARIOS if s["name"] == row["scenario"])))
         assert plan["payload"]["summary"]["covered_persons"] == pytest.approx(serial.summary["covered_persons"], rel=1e-12)
         assert row["seconds"] > 0 and row["peak_rss_mb"] > 50 and row["worker"]
     plans_before = store.count(db.plans)
