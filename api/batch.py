@@ -173,10 +173,9 @@ def build_task(source: str, region_dir: str, cache_dir: str | None) -> dict[str,
 def costs_task(build: dict[str, Any], scenarios: list[dict[str, Any]], costs_dir: str) -> dict[str, Any]:
     """Compute the coverage matrices the region's scenarios need (once per group) and save them;
     returns, per scenario name, its matrix file."""
+    from api.state import scenario_of
     from geodata.region import Region
     from planner.scenario import shared_coverage
-
-    from api.state import scenario_of
 
     started = time.perf_counter()
     region = Region.load(build["region_dir"])
@@ -194,12 +193,12 @@ def solve_task(batch: str, region: BatchRegion, build: dict[str, Any], costs: di
                snapshots: str) -> dict[str, Any]:
     """Solve one scenario on one region from the files, write its snapshot and store its plan and
     result rows; returns a short summary (no plan crosses the scheduler)."""
+    from api import store as db
     from api.snapshots import save_plan
-    from api.state import scenario_of
+    from api.state import plan_documents, scenario_of
     from geodata.region import Region
-    from planner.scenario import run_scenario, use_coverage
-
     from planner.location.solve import set_cores_per_solve
+    from planner.scenario import run_scenario, use_coverage
 
     set_cores_per_solve(1)  # one solve per worker process per core: nothing beside it
     started = time.perf_counter()
@@ -210,14 +209,10 @@ def solve_task(batch: str, region: BatchRegion, build: dict[str, Any], costs: di
     plan = run_scenario(loaded, spec)
     folder = Path(snapshots) / folder_name(region_id) / f"{folder_name(scenario['name'])}-{uuid.uuid4().hex[:8]}"  # a new one per solve: never overwritten
     save_plan(plan, folder)
-    payload = json.loads(json.dumps(plan.to_dict(), ensure_ascii=False, default=str))
+    payload, geojson = plan_documents(plan)
     store = _store(db_url)
-    from api.state import geojson_of
-
-    from api import store as db
-
     plan_id = store.add(db.plans, kind="batch", scenario_id=None, region=region_id, region_version=None, town=None,
-                        spec=stored_spec(batch, region, scenario), payload=payload, geojson=json.dumps(geojson_of(plan.sites), ensure_ascii=False),
+                        spec=stored_spec(batch, region, scenario), payload=payload, geojson=geojson,
                         snapshot=str(folder.relative_to(Path(snapshots).parent)), created_by=None)
     seconds = time.perf_counter() - started
     solver = plan.summary.get("solver") or {}

@@ -24,11 +24,11 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import store as db
-from api.hierarchy import hierarchy_geojson, hierarchy_task
+from api.hierarchy import hierarchy_geojson, job_task
 from api.jobs import Outcome
 from api.snapshots import load_plan
+from api.state import ApiError, State, new_snapshot, plan_row, public_message, region_at, remember, sync_versions
 from geodata.region import Region
-from api.state import ApiError, State, new_snapshot, plan_row, public_message, region_at, remember, scenario_of, sync_versions
 
 LOG = logging.getLogger("planner.jobs")
 
@@ -121,7 +121,7 @@ class JobDispatcher:
             if scenario_row is None:
                 raise ApiError(404, "its scenario no longer exists")
             region = self._region(scenario_row["region"], scenario_row["region_version"])
-            task = hierarchy_task(scenario_row["spec"]) if scenario_row["spec"].get("kind") == "hierarchy" else scenario_of(scenario_row["spec"])
+            task = job_task(scenario_row["spec"])
         except (ApiError, ValueError) as exc:
             self._finish(job_id, "failed", f"could not be started: {public_message(getattr(exc, 'message', str(exc)))}")
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from api.jobs import HierarchyTask
+from planner.scenario import Scenario
 
 
 def hierarchy_task(spec: dict) -> HierarchyTask:
@@ -24,3 +25,11 @@ def hierarchy_geojson(result: dict) -> str:
                  "properties": {**{k: v for k, v in s.items() if k not in ("lon", "lat")}, "level": level["name"]}}
                 for level in result.get("levels", []) for s in level["sites"]]
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+def job_task(spec: dict) -> "Scenario | HierarchyTask":
+    """What a stored scenario spec runs as a job: a hierarchy of levels or one scenario
+    (ValueError naming the field when the spec is not valid)."""
+    from api.state import scenario_of
+
+    return hierarchy_task(spec) if spec.get("kind") == "hierarchy" else scenario_of(spec)

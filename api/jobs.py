@@ -200,13 +200,12 @@ class JobRunner:
         self._stopping = False
 
     def submit(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
-               started: Callable[[int], None] | None = None, still_held: Callable[[], bool] | None = None) -> None:
-        """Queue a job; ``started(job_id)`` is called when its process starts and ``done(job_id,
-        outcome)`` once when it ends, whatever happens.  ``still_held()`` is asked about once a
+               still_held: Callable[[], bool] | None = None) -> None:
+        """Queue a job; ``done(job_id, outcome)`` is called once when it ends, whatever happens.  ``still_held()`` is asked about once a
         second while it runs: False (the job was cancelled, or taken back by the queue) stops it."""
         with self._lock:
             self._inflight += 1
-        self._pool.submit(self._monitor, job_id, region, scenario, snapshot, done, started, still_held)
+        self._pool.submit(self._monitor, job_id, region, scenario, snapshot, done, still_held)
 
     def free_slots(self) -> int:
         """Jobs that could start now without waiting (``workers`` less those submitted and not ended)."""
@@ -238,9 +237,9 @@ class JobRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _monitor(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, done: Callable[[int, Outcome], None],
-                 started: Callable[[int], None] | None, still_held: Callable[[], bool] | None) -> None:
+                 still_held: Callable[[], bool] | None) -> None:
         try:
-            outcome = self._run(job_id, region, scenario, snapshot, started, still_held)
+            outcome = self._run(job_id, region, scenario, snapshot, still_held)
         except Exception as exc:  # noqa: BLE001 - the job fails, the monitor thread survives
             outcome = Outcome("failed", f"internal error: {type(exc).__name__}: {exc}")
         finally:
@@ -248,15 +247,13 @@ class JobRunner:
                 self._inflight -= 1
         done(job_id, outcome)
 
-    def _run(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path, started: Callable[[int], None] | None,
+    def _run(self, job_id: int, region: Region, scenario: Scenario | HierarchyTask, snapshot: Path,
              still_held: Callable[[], bool] | None) -> Outcome:
         with self._lock:
             if self._stopping:
                 return Outcome("interrupted", "the service stopped before it started")
             if job_id in self._cancel:
                 return Outcome("cancelled", "cancelled by the user before it started")
-        if started is not None:
-            started(job_id)
         parent, child = _CONTEXT.Pipe(duplex=False)
         proc = _CONTEXT.Process(target=_child, args=(child, region, scenario, snapshot, os.getpid()), daemon=True, name=f"planner-job-{job_id}")
         with self._lock:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api import store as db
 from api.deps import PageDep, StateDep, Who, require
-from api.hierarchy import hierarchy_task
+from api.hierarchy import job_task
 from api.schemas import HierarchyIn, ScenarioIn
 from api.state import ApiError, State, region_at, scenario_of, town_id, version_of
 
@@ -123,10 +123,7 @@ def run(scenario_id: int, who: Who, state: StateDep) -> dict:
     if _pending(state) >= limits.max_pending_jobs:
         raise ApiError(503, f"the job queue is full ({limits.max_pending_jobs} jobs queued or running); try again later", retry_after=60)
     region_at(state, row["region"], row["region_version"])  # 404 for a version that cannot be rebuilt
-    if row["spec"].get("kind") == "hierarchy":
-        hierarchy_task(row["spec"])
-    else:
-        scenario_of(row["spec"])
+    job_task(row["spec"])  # a spec that cannot run is refused here, not queued
     job_id = state.store.add(db.jobs, scenario_id=scenario_id, status="queued", progress=0.0, message="queued", created_by=who.id)
     state.dispatcher.wake()  # any server with a free worker claims it; this one looks at once
     return {"job": job_id, "status": "queued", "poll": f"/jobs/{job_id}"}
